@@ -1,0 +1,3 @@
+"""StreamHub: self-hostable multi-channel live streaming platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Sans-I/O wire formats: no asyncio, sockets, database or clock."""
