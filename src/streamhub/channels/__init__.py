@@ -1,0 +1,1 @@
+"""People and channels: accounts, stream keys."""

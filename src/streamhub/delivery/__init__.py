@@ -1,0 +1,1 @@
+"""Delivery: origin HTTP app and cache policy for CDN edges."""

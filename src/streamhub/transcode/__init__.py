@@ -1,0 +1,1 @@
+"""Transcoding: ladder policy, ffmpeg argv, process supervision."""

@@ -1,0 +1,135 @@
+"""The `streamhub` command: up, migrate, user create / reset-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from streamhub.channels.service import AccountError, ChannelService
+from streamhub.config import ConfigError, Settings, load_settings
+from streamhub.storage.db import make_engine, migrate_sync, sessionmaker
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="streamhub", description="StreamHub live streaming node")
+    p.add_argument("--config", type=Path, help="TOML settings file (or STREAMHUB_CONFIG)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="run every role in one process (RTMP, transcode, LL-HLS, web)")
+    sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="user_cmd", required=True)
+    create = user.add_parser("create", help="create a user; prints JSON with id, login, stream_key")
+    create.add_argument("login")
+    create.add_argument("--password")
+    reset = user.add_parser("reset-key", help="revoke the stream key and print a new one (JSON)")
+    reset.add_argument("login")
+    show = user.add_parser("show", help="print a user as JSON (with the stream key)")
+    show.add_argument("login")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"streamhub: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.cmd == "migrate":
+            migrate_sync(settings.resolved_database_url)
+            print("database is at the newest revision")
+            return 0
+        if args.cmd == "user":
+            migrate_sync(settings.resolved_database_url)
+            return asyncio.run(_user(settings, args))
+        if args.cmd == "up":
+            return _run_node(settings)
+    except AccountError as exc:
+        print(f"streamhub: {exc}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"streamhub: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+async def _user(settings: Settings, args: argparse.Namespace) -> int:
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        service = ChannelService(sessionmaker(engine))
+        if args.user_cmd == "create":
+            info = await service.create_user(args.login, args.password)
+        elif args.user_cmd == "reset-key":
+            await service.reset_stream_key(args.login)
+            found = await service.get_user(args.login)
+            assert found is not None
+            info = found
+        else:
+            found = await service.get_user(args.login)
+            if found is None:
+                raise AccountError(f"no user {args.login!r}")
+            info = found
+        print(json.dumps({"id": info.id, "login": info.login,
+                          "display_name": info.display_name, "stream_key": info.stream_key}))
+        return 0
+    finally:
+        await engine.dispose()
+
+
+def _run_node(settings: Settings) -> int:
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        runner = asyncio.run
+    return runner(_serve(settings))
+
+
+async def _serve(settings: Settings) -> int:
+    from streamhub.app import Node
+
+    node = Node(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    bound = await node.start()
+    web, rtmp = bound.public(settings.public_host)
+    demo = await node.ensure_demo_user()
+    lines = [
+        "",
+        "StreamHub is up.",
+        f"  web:         {web}/",
+        f"  RTMP server: {rtmp}",
+    ]
+    if demo is not None:
+        lines += [
+            f"  demo user:   {demo.login}",
+            f"  stream key:  {demo.stream_key}",
+            f"  publish:     ffmpeg -re -i video.mp4 -c copy -f flv {rtmp}/{demo.stream_key}",
+            f"  watch:       {web}/{demo.login}",
+        ]
+    lines.append("")
+    print("\n".join(lines), flush=True)
+    # One machine-readable line for scripts and tests.
+    print(json.dumps({"event": "ready", "http_port": bound.http_port,
+                      "rtmp_port": bound.rtmp_port}), flush=True)
+    await stop.wait()
+    await node.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

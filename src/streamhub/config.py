@@ -1,0 +1,170 @@
+"""Typed settings: defaults -> optional TOML file -> STREAMHUB_* environment -> validation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "STREAMHUB_"
+
+
+class ConfigError(Exception):
+    """Settings could not be loaded; the message says which setting and why."""
+
+
+class Rendition(BaseModel):
+    """One rung of the transcoding ladder (the source copy is implicit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    height: int = Field(ge=90, le=4320)
+    fps: float = Field(gt=0, le=120)
+    video_kbps: int = Field(ge=50, le=100_000)
+    audio_kbps: int = Field(default=128, ge=16, le=512)
+
+
+DEFAULT_LADDER: tuple[Rendition, ...] = (
+    Rendition(name="720p", height=720, fps=30, video_kbps=3000),
+    Rendition(name="480p", height=480, fps=30, video_kbps=1500),
+    Rendition(name="360p", height=360, fps=30, video_kbps=800),
+)
+
+
+class Settings(BaseModel):
+    """Every setting of a StreamHub node, validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    public_host: str | None = None
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    rtmp_port: int = Field(default=1935, ge=0, le=65535)
+    database_url: str | None = None
+    ffmpeg: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # transcoding
+    transcode_mode: Literal["ladder", "source_only"] = "ladder"
+    ladder: tuple[Rendition, ...] = DEFAULT_LADDER
+    x264_preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
+    ] = "veryfast"
+    transcoder_stall_timeout: float = Field(default=10.0, gt=0)
+
+    # packaging
+    part_target: float = Field(default=0.2, ge=0.1, le=2.0)
+    segment_target: float = Field(default=2.0, ge=0.5, le=10.0)
+    live_window_segments: int = Field(default=7, ge=3, le=100)
+
+    # ingest
+    reconnect_grace: float = Field(default=10.0, ge=0)
+
+    # first start of `streamhub up`
+    demo_user: str | None = "demo"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        allowed = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        if not value.startswith(allowed):
+            raise ValueError(f"must start with one of {', '.join(allowed)}")
+        return value
+
+    @field_validator("ladder")
+    @classmethod
+    def _unique_names(cls, value: tuple[Rendition, ...]) -> tuple[Rendition, ...]:
+        names = [r.name for r in value]
+        if len(set(names)) != len(names) or "source" in names:
+            raise ValueError("rendition names must be unique and not 'source'")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'streamhub.db').resolve()}"
+
+    def ffmpeg_path(self) -> str:
+        """The ffmpeg binary: configured path, else the imageio-ffmpeg wheel, else PATH."""
+        if self.ffmpeg:
+            return self.ffmpeg
+        try:
+            import imageio_ffmpeg
+
+            return str(imageio_ffmpeg.get_ffmpeg_exe())
+        except (ImportError, RuntimeError):
+            found = shutil.which("ffmpeg")
+            if found is None:
+                raise ConfigError(
+                    "no ffmpeg: install imageio-ffmpeg or set STREAMHUB_FFMPEG"
+                ) from None
+            return found
+
+
+_COMPLEX = {"ladder"}
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    import json
+
+    layer: dict[str, Any] = {}
+    fields = Settings.model_fields
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name == "config":
+            continue
+        if name not in fields:
+            raise ConfigError(f"{key}: unknown setting (known: {_known()})")
+        if name in _COMPLEX:
+            try:
+                layer[name] = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{key}: must be JSON ({exc.msg})") from None
+        else:
+            layer[name] = raw
+    return layer
+
+
+def _known() -> str:
+    return ", ".join(ENV_PREFIX + n.upper() for n in Settings.model_fields)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings from defaults, an optional TOML file, the environment and overrides."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env["STREAMHUB_CONFIG"]) if env.get("STREAMHUB_CONFIG") else None)
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                values.update(tomllib.load(fh))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    values.update(_env_layer(env))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

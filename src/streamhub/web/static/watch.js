@@ -1,0 +1,102 @@
+// Watch page: plays /hls/<login>/master.m3u8 with hls.js in low-latency mode.
+(function () {
+  "use strict";
+  const root = document.getElementById("player");
+  const video = document.getElementById("video");
+  const quality = document.getElementById("quality");
+  const latencyEl = document.getElementById("latency");
+  const statsEl = document.getElementById("stats");
+  const liveDot = document.getElementById("live-dot");
+  const state = { hls: null, live: false, latency: null, errors: [] };
+  window.streamhubPlayer = state;
+
+  function text(el, value) { el.textContent = value; }
+
+  function attach() {
+    if (state.hls) return;
+    // Force hls.js: Chromium answers "maybe" to canPlayType for HLS but cannot play it.
+    if (!window.Hls || !Hls.isSupported()) {
+      text(statsEl, "This browser cannot play HLS (no Media Source Extensions).");
+      return;
+    }
+    const hls = new Hls({
+      lowLatencyMode: true,
+      liveSyncDurationCount: undefined,
+      maxLiveSyncPlaybackRate: 1.5,
+      liveDurationInfinity: true,
+      backBufferLength: 30,
+      enableWorker: true,
+    });
+    state.hls = hls;
+    hls.on(Hls.Events.MANIFEST_PARSED, function (_e, data) {
+      while (quality.options.length > 1) quality.remove(1);
+      data.levels.forEach(function (level, i) {
+        const opt = document.createElement("option");
+        opt.value = String(i);
+        const name = (level.name || level.attrs && level.attrs.NAME) || (level.height + "p");
+        opt.textContent = level.height + "p" + (level.frameRate ? Math.round(level.frameRate) : "") +
+          " (" + Math.round(level.bitrate / 1000) + " kb/s)";
+        opt.dataset.name = name;
+        quality.appendChild(opt);
+      });
+      video.play().catch(function () {});
+    });
+    hls.on(Hls.Events.ERROR, function (_e, data) {
+      state.errors.push(data.details);
+      if (!data.fatal) return;
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); return; }
+      detach();
+      setTimeout(poll, 2000);
+    });
+    hls.loadSource(root.dataset.master);
+    hls.attachMedia(video);
+  }
+
+  function detach() {
+    if (state.hls) { state.hls.destroy(); state.hls = null; }
+  }
+
+  quality.addEventListener("change", function () {
+    if (state.hls) state.hls.currentLevel = parseInt(quality.value, 10);
+  });
+  document.getElementById("unmute").addEventListener("click", function () {
+    video.muted = !video.muted;
+    text(this, video.muted ? "Unmute" : "Mute");
+  });
+
+  function setLive(live) {
+    state.live = live;
+    root.classList.toggle("live", live);
+    text(liveDot, live ? "LIVE" : "OFFLINE");
+    if (live) attach(); else detach();
+  }
+
+  async function poll() {
+    try {
+      const r = await fetch(root.dataset.state, { cache: "no-store" });
+      if (r.ok) {
+        const s = await r.json();
+        setLive(s.live === true);
+        if (typeof s.title === "string") text(document.getElementById("title"), s.title);
+      }
+    } catch (err) { /* network blip: try again */ }
+  }
+
+  setInterval(function () {
+    const hls = state.hls;
+    if (!hls) { text(latencyEl, "-"); return; }
+    // Ingest-to-picture latency: now minus the program-date-time of the playing position.
+    const pdt = hls.playingDate;
+    if (pdt) {
+      state.latency = (Date.now() - pdt.getTime()) / 1000;
+      text(latencyEl, state.latency.toFixed(2) + " s");
+    }
+    const level = hls.levels && hls.levels[hls.currentLevel];
+    const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    text(statsEl, (level ? level.height + "p" : "") + (hls.autoLevelEnabled ? " (auto)" : "") +
+      (q ? " - " + q.totalVideoFrames + " frames, " + q.droppedVideoFrames + " dropped" : ""));
+  }, 500);
+
+  poll();
+  setInterval(poll, 5000);
+})();
