@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from streamhub.config import Settings
-from streamhub.ingest.server import PublishRefused, PublishSink
+from streamhub.ingest.server import PublishRefused, PublishSink, redact_key
 from streamhub.packaging import StreamPackager
 from streamhub.protocols.flv import (
     is_aac_sequence_header,
@@ -33,11 +32,6 @@ BAD_NAME = "NetStream.Publish.BadName"
 
 class StreamKeyResolver(Protocol):
     async def resolve_stream_key(self, key: str) -> str | None: ...
-
-
-def key_fingerprint(key: str) -> str:
-    """A short, non-reversible tag for logs; the key itself is never logged."""
-    return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
 class InputStats:
@@ -280,7 +274,7 @@ class LiveHub:
         if login is None:
             self._log.warning(
                 "refused publish from %s: unknown or revoked key (%s)",
-                peer, key_fingerprint(stream_key),
+                peer, redact_key(stream_key),
             )
             raise PublishRefused(BAD_NAME, "unknown or revoked stream key")
         stream = self._streams.get(login)
