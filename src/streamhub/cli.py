@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up", help="run every role in one process (RTMP, transcode, LL-HLS, web)")
     sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
-    user = sub.add_parser("user", help="manage users").add_subparsers(dest="user_cmd", required=True)
+    user = sub.add_parser("user", help="manage users").add_subparsers(
+        dest="user_cmd", required=True
+    )
     create = user.add_parser("create", help="create a user; prints JSON with id, login, stream_key")
     create.add_argument("login")
     create.add_argument("--password")
@@ -89,11 +91,9 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
 def _run_node(settings: Settings) -> int:
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        runner = asyncio.run
-    return runner(_serve(settings))
+        return asyncio.run(_serve(settings))
+    return uvloop.run(_serve(settings))
 
 
 async def _serve(settings: Settings) -> int:

@@ -25,11 +25,13 @@ from streamhub.delivery.cache import (
     NO_STORE,
 )
 from streamhub.ingest.hub import LiveHub, LiveStream
-from streamhub.packaging import NotFound, PlaylistError
+from streamhub.packaging import PackagerError, RenditionPackager
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 M3U8 = "application/vnd.apple.mpegurl"
-_MEDIA_FILE = re.compile(r"^(?:init-(\d{1,9})\.mp4|seg-(\d{1,12})\.m4s|part-(\d{1,12})-(\d{1,4})\.m4s)$")
+_MEDIA_FILE = re.compile(
+    r"^(?:init-(\d{1,9})\.mp4|seg-(\d{1,12})\.m4s|part-(\d{1,12})-(\d{1,4})\.m4s)$"
+)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _SESSION = re.compile(r"^[A-Za-z0-9]{1,40}$")
 
@@ -51,10 +53,13 @@ def build_http_app(*, settings: Settings, hub: LiveHub, channels: UserLookup) ->
     async def master(request: Request) -> Response:
         stream = live_stream(request.path_params["login"])
         assert stream.packager is not None
-        body = stream.packager.multivariant(prefix=f"{stream.session_id}/")
+        try:
+            body = stream.packager.multivariant_playlist(prefix=f"{stream.session_id}/")
+        except PackagerError as exc:
+            return PlainTextResponse(str(exc), exc.status, headers={"Cache-Control": NO_STORE})
         return Response(body, media_type=M3U8, headers={"Cache-Control": LIVE_PLAYLIST})
 
-    def rendition_of(request: Request):  # type: ignore[no-untyped-def]
+    def rendition_of(request: Request) -> RenditionPackager:
         stream = live_stream(request.path_params["login"])
         session, name = request.path_params["session"], request.path_params["rendition"]
         if not _SESSION.fullmatch(session) or session != stream.session_id:
@@ -80,7 +85,7 @@ def build_http_app(*, settings: Settings, hub: LiveHub, channels: UserLookup) ->
             )
         try:
             body = await rendition.playlist(msn=msn, part=part, skip=skip_raw is not None)
-        except PlaylistError as exc:
+        except PackagerError as exc:
             return PlainTextResponse(str(exc), exc.status, headers={"Cache-Control": NO_STORE})
         cache = BLOCKING_PLAYLIST if msn is not None else LIVE_PLAYLIST
         return Response(body, media_type=M3U8, headers={"Cache-Control": cache})
@@ -99,8 +104,8 @@ def build_http_app(*, settings: Settings, hub: LiveHub, channels: UserLookup) ->
             else:
                 data = await rendition.get_part(int(pmsn), int(pidx))
                 ctype = "video/iso.segment"
-        except NotFound as exc:
-            return PlainTextResponse(str(exc) or "not found", 404, headers={"Cache-Control": NO_STORE})
+        except PackagerError as exc:
+            return PlainTextResponse(str(exc), exc.status, headers={"Cache-Control": NO_STORE})
         return Response(data, media_type=ctype, headers={"Cache-Control": IMMUTABLE})
 
     async def stream_state(request: Request) -> Response:

@@ -114,6 +114,8 @@ class LiveStream:
         renditions = []
         if self.packager is not None:
             renditions = self.packager.describe()
+            for r in renditions:
+                r["uri"] = f"/hls/{self.login}/{self.session_id}/{r['name']}/index.m3u8"
         return {
             "login": self.login,
             "live": self.live,

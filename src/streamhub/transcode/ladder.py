@@ -38,7 +38,7 @@ class Output:
 
 
 def _even(value: float) -> int:
-    rounded = int(round(value))
+    rounded = round(value)
     return rounded + (rounded % 2)
 
 

@@ -221,7 +221,7 @@ class Transcoder:
         self._proc = proc
         self.health.state = "running"
         closed: list[asyncio.Event] = []
-        transports: list[asyncio.BaseTransport] = []
+        transports: list[asyncio.ReadTransport] = []
         try:
             for (r, _), out in zip(pipes, self._outputs, strict=True):
                 ev = asyncio.Event()
@@ -246,8 +246,8 @@ class Transcoder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*(e.wait() for e in closed)), 2.0)
         finally:
-            for t in transports:
-                t.close()
+            for transport in transports:
+                transport.close()
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
