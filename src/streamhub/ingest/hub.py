@@ -21,6 +21,7 @@ from streamhub.protocols.flv import (
     is_avc_sequence_header,
     is_video_keyframe,
 )
+from streamhub.protocols.fmp4 import Fmp4Error
 from streamhub.protocols.h264 import H264Error, sps_from_flv_sequence_header
 from streamhub.protocols.rtmp import amf0
 from streamhub.protocols.rtmp.errors import ProtocolError
@@ -225,22 +226,42 @@ def _num(value: object) -> float:
 class _PipelineSink:
     """Routes one transcoder's output into the stream's packagers."""
 
-    def __init__(self, stream: LiveStream, packager: StreamPackager, resumed: bool) -> None:
-        self._stream = stream
+    def __init__(
+        self, publisher: Publisher, packager: StreamPackager, resumed: bool, log: logging.Logger
+    ) -> None:
+        self._publisher = publisher
+        self._stream = publisher.stream
         self._packager = packager
-        self._anchor = time.time()
         self._pending_discontinuity = resumed
+        self._log = log
+        self._broken: set[str] = set()
 
     def on_start(self, generation: int, anchor_wall: float) -> None:
-        self._anchor = anchor_wall
         if generation > 1 or self._pending_discontinuity:
             self._packager.discontinuity()
+            self._broken.clear()
         self._pending_discontinuity = False
+        # ffmpeg's output starts at media time 0 = the keyframe ingested at anchor_wall.
+        self._packager.set_media_epoch(anchor_wall)
 
     def on_output(self, name: str, data: bytes) -> None:
-        self._packager.feed(name, data, self._anchor)
-        if self._stream.state == "starting":
-            self._stream.state = "live"
+        stream = self._stream
+        current = stream.publisher
+        if stream.packager is not self._packager or stream.state == "offline":
+            return  # a flush arriving after the session ended
+        if current is not None and current is not self._publisher:
+            return  # an old ffmpeg flushing while the reconnected encoder's one runs
+        if name in self._broken:
+            return
+        try:
+            self._packager.feed(name, data)
+        except Fmp4Error as exc:
+            # Unreadable output: drop this rendition until the next (re)start.
+            self._broken.add(name)
+            self._log.error("%s/%s: bad fMP4 from ffmpeg: %s", stream.login, name, exc)
+            return
+        if current is self._publisher and stream.state != "live":
+            stream.state = "live"
 
 
 class LiveHub:
@@ -329,7 +350,7 @@ class LiveHub:
             self._ffmpeg = settings.ffmpeg_path()
         transcoder = Transcoder(
             self._ffmpeg, source, outputs,
-            _PipelineSink(stream, stream.packager, resumed),
+            _PipelineSink(publisher, stream.packager, resumed, self._log),
             preset=settings.x264_preset,
             segment_seconds=settings.segment_target,
             fragment_seconds=settings.part_target,

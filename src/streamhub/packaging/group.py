@@ -115,6 +115,11 @@ class StreamPackager:
         for r in self._renditions.values():
             r.discontinuity()
 
+    def set_media_epoch(self, wallclock: float) -> None:
+        """Media time 0 of every rendition's producer was ingested at ``wallclock``."""
+        for r in self._renditions.values():
+            r.set_media_epoch(wallclock)
+
     def end(self) -> None:
         """End every rendition (ENDLIST); an owned disk store finishes its queue and stops."""
         for r in self._renditions.values():

@@ -182,6 +182,14 @@ class RenditionPackager:
         self._anchor = None
         self._changed()
 
+    def set_media_epoch(self, wallclock: float) -> None:
+        """Media time 0 of the current producer was ingested at ``wallclock`` (POSIX s).
+
+        When the producer's timestamps start at the ingest's, this makes PROGRAM-DATE-TIME
+        the ingest wall clock of each segment's first frame. Call after :meth:`discontinuity`.
+        """
+        self._anchor = (0.0, wallclock)
+
     def end(self) -> None:
         """The stream is over: close the last segment, add EXT-X-ENDLIST, wake every waiter."""
         if self._ended:

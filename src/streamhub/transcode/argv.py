@@ -26,7 +26,7 @@ def build_argv(
     argv = [
         ffmpeg, "-hide_banner", "-nostats", "-loglevel", "warning",
         "-progress", "pipe:2", "-stats_period", "1",
-        "-fflags", "+nobuffer+genpts", "-probesize", "1000000", "-analyzeduration", "1000000",
+        "-fflags", "+genpts", "-probesize", "500000", "-analyzeduration", "500000",
         "-f", "flv", "-i", "pipe:0",
     ]
     scaled = [o for o in outputs if not o.copy_video]
@@ -37,7 +37,7 @@ def build_argv(
             parts.append(f"[0:v]split={len(scaled)}{labels}")
         for i, out in enumerate(scaled):
             src = f"[s{i}]" if len(scaled) > 1 else "[0:v]"
-            chain = f"scale={out.width}:{out.height}:flags=bilinear"
+            chain = f"scale={out.width}:{out.height}:flags=bilinear,setsar=1"
             if out.fps < source.fps:
                 chain += f",fps={_num(out.fps)}"
             parts.append(f"{src}{chain}[v{out.name}]")

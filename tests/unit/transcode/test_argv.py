@@ -7,7 +7,7 @@ from streamhub.transcode.ladder import SourceInfo, plan_outputs
 HEAD = [
     "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "warning",
     "-progress", "pipe:2", "-stats_period", "1",
-    "-fflags", "+nobuffer+genpts", "-probesize", "1000000", "-analyzeduration", "1000000",
+    "-fflags", "+genpts", "-probesize", "500000", "-analyzeduration", "500000",
     "-f", "flv", "-i", "pipe:0",
 ]
 TAIL = ["-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
@@ -33,9 +33,9 @@ def test_1080p60_full_ladder_golden() -> None:
         *HEAD,
         "-filter_complex",
         "[0:v]split=3[s0][s1][s2];"
-        "[s0]scale=1280:720:flags=bilinear,fps=30[v720p];"
-        "[s1]scale=854:480:flags=bilinear,fps=30[v480p];"
-        "[s2]scale=640:360:flags=bilinear,fps=30[v360p]",
+        "[s0]scale=1280:720:flags=bilinear,setsar=1,fps=30[v720p];"
+        "[s1]scale=854:480:flags=bilinear,setsar=1,fps=30[v480p];"
+        "[s2]scale=640:360:flags=bilinear,setsar=1,fps=30[v360p]",
         "-map", "0:v:0", "-map", "0:a:0", "-c:v", "copy", "-c:a", "copy", *TAIL, "pipe:3",
         "-map", "[v720p]", "-map", "0:a:0", *x264(3000, 60), "-c:a", "copy", *TAIL, "pipe:4",
         "-map", "[v480p]", "-map", "0:a:0", *x264(1500, 60), "-c:a", "copy", *TAIL, "pipe:5",
@@ -53,7 +53,7 @@ def test_720p30_no_audio_single_rung_golden() -> None:
     gop_expr[gop_expr.index("expr:gte(t,n_forced*2)")] = "expr:gte(t,n_forced*1)"
     assert argv == [
         "/usr/bin/ffmpeg", *HEAD[1:],
-        "-filter_complex", "[0:v]scale=854:480:flags=bilinear[v480p]",
+        "-filter_complex", "[0:v]scale=854:480:flags=bilinear,setsar=1[v480p]",
         "-map", "0:v:0", "-c:v", "copy", *tail, "pipe:7",
         "-map", "[v480p]", *gop_expr, *tail, "pipe:9",
     ]
