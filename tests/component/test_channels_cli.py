@@ -10,11 +10,16 @@ import pytest
 
 from streamhub.channels.service import AccountError, ChannelService
 from streamhub.storage.db import make_engine, migrate, sessionmaker
+from tests.pg import PostgresServer
 
 
-@pytest.fixture
-async def service(tmp_path: Path):  # type: ignore[no-untyped-def]
-    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def service(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres").url
+        await _reset_postgres(url)
     await migrate(url)
     engine = make_engine(url)
     yield ChannelService(sessionmaker(engine))
@@ -55,6 +60,27 @@ async def test_duplicate_login_and_short_password(service: ChannelService) -> No
         await service.create_user("Carol")
     with pytest.raises(AccountError, match="8 characters"):
         await service.create_user("dave", "short")
+
+
+async def _reset_postgres(url: str) -> None:
+    """Each test starts from an empty schema on the shared server."""
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+def test_cli_on_postgres(tmp_path: Path, postgres: PostgresServer) -> None:
+    env = {**os.environ, "STREAMHUB_DATA_DIR": str(tmp_path / "d"),
+           "STREAMHUB_DATABASE_URL": postgres.url}
+    res = subprocess.run([sys.executable, "-m", "streamhub.cli", "user", "create", "pguser"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["login"] == "pguser"
+    assert not (tmp_path / "d" / "streamhub.db").exists()
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
