@@ -281,6 +281,7 @@ class LiveHub:
         self._log = logger
         self._streams: dict[str, LiveStream] = {}
         self._ffmpeg: str | None = None
+        self._stopping: set[asyncio.Task[None]] = set()
 
     # ---- queries ----
 
@@ -372,7 +373,9 @@ class LiveHub:
         self._log.info("%s: publisher left (%s)", stream.login, reason)
         transcoder = publisher.transcoder
         if transcoder is not None:
-            asyncio.get_running_loop().create_task(transcoder.stop())
+            task = asyncio.get_running_loop().create_task(transcoder.stop())
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
         if stream.packager is None:
             self._go_offline(stream)
             return
@@ -400,3 +403,5 @@ class LiveHub:
             if pub is not None and pub.transcoder is not None:
                 await pub.transcoder.stop(flush_timeout=2.0)
             self._go_offline(stream)
+        if self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)
