@@ -275,3 +275,16 @@ def test_watch_page_served(node: NodeProcess, live: tuple[str, Publisher]) -> No
     assert node.http.get("/static/vendor/hls.min.js").status_code == 200
     assert node.http.get("/nobody_here").status_code == 404
     assert node.http.get("/static/../pyproject.toml").status_code == 404
+
+
+def test_revoked_key_refused(node: NodeProcess) -> None:
+    user = node.create_user("revoked_ch")
+    res = subprocess.run(
+        [sys.executable, "-m", "streamhub.cli", "user", "reset-key", "revoked_ch"],
+        env=node.env, capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert json.loads(res.stdout)["stream_key"] != user["stream_key"]
+    code, _ = Publisher(node.rtmp_url(user["stream_key"]), seconds=5).wait(60)
+    assert code != 0
+    assert node.state("revoked_ch")["live"] is False
+    assert user["stream_key"] not in node.log()

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import random
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
 
 from streamhub.packaging import RenditionPackager
 from streamhub.protocols.fmp4 import FragmentAssembler, InitSegment, MediaFragment
+from tests.media import make_fmp4
 
 T0 = 1_700_000_000.0
 SECONDS = 6
@@ -25,18 +24,7 @@ class Stream:
 
 
 def make_stream(path: Path) -> Stream:
-    cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", str(SECONDS),
-        "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "64k",
-        "-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
-        "-frag_duration", "200000", str(path),
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True, timeout=60)
-    raw = path.read_bytes()
+    raw = make_fmp4(path, seconds=SECONDS, gop=60)
     events = FragmentAssembler().feed(raw)
     init = events[0]
     assert isinstance(init, InitSegment)

@@ -1,0 +1,36 @@
+"""`streamhub up` on first start creates the demo user and prints key, RTMP URL and watch URL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.system.harness import NodeProcess
+
+pytestmark = pytest.mark.system
+
+
+def _printed(node: NodeProcess) -> str:
+    return "".join(node.stdout_lines)
+
+
+def test_first_start_creates_and_prints_demo_user(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path / "d", demo_user="demo")
+    try:
+        out = _printed(node)
+        key = re.search(r"stream key:\s+(live_\d+_\w+)", out)
+        assert key is not None, out
+        assert f"rtmp://127.0.0.1:{node.rtmp_port}/live" in out
+        assert f"http://127.0.0.1:{node.http_port}/demo" in out
+        assert node.http.get("/demo").status_code == 200
+        assert node.state("demo") == {
+            "login": "demo", "live": False, "state": "offline", "renditions": []}
+    finally:
+        node.stop()
+    again = NodeProcess(tmp_path / "d", demo_user="demo")  # same data dir: no second user
+    try:
+        assert key.group(1) in _printed(again)
+    finally:
+        again.stop()
