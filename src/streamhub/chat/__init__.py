@@ -1,0 +1,1 @@
+"""Chat: rooms, fan-out, moderation, emotes, badges, rate limits, buses, gateways."""
