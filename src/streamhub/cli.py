@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamhub.channels.service import AccountError, ChannelService
+from streamhub.channels.tokens import DEFAULT_SCOPES, TokenService
 from streamhub.config import ConfigError, Settings, load_settings
 from streamhub.storage.db import make_engine, migrate_sync, sessionmaker
 
@@ -33,6 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("login")
     show = user.add_parser("show", help="print a user as JSON (with the stream key)")
     show.add_argument("login")
+    token = sub.add_parser("token", help="manage access tokens").add_subparsers(
+        dest="token_cmd", required=True
+    )
+    tcreate = token.add_parser(
+        "create", help="issue an access token (chat login: PASS oauth:<token>); prints JSON"
+    )
+    tcreate.add_argument("login")
+    tcreate.add_argument(
+        "--scope", action="append", dest="scopes", metavar="S",
+        help="a scope such as chat:read, chat:edit (repeatable; default chat:read chat:edit)",
+    )
     return p
 
 
@@ -54,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "user":
             migrate_sync(settings.resolved_database_url)
             return asyncio.run(_user(settings, args))
+        if args.cmd == "token":
+            migrate_sync(settings.resolved_database_url)
+            return asyncio.run(_token(settings, args))
         if args.cmd == "up":
             return _run_node(settings)
     except AccountError as exc:
@@ -83,6 +98,21 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
             info = found
         print(json.dumps({"id": info.id, "login": info.login,
                           "display_name": info.display_name, "stream_key": info.stream_key}))
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _token(settings: Settings, args: argparse.Namespace) -> int:
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        scopes = tuple(args.scopes) if args.scopes else DEFAULT_SCOPES
+        issued = await TokenService(sessionmaker(engine)).create(args.login, scopes)
+        print(json.dumps({
+            "access_token": issued.access_token, "token_type": "bearer",
+            "login": issued.info.login, "user_id": issued.info.user_id,
+            "scopes": sorted(issued.info.scopes),
+        }))
         return 0
     finally:
         await engine.dispose()

@@ -9,21 +9,14 @@ from pathlib import Path
 import pytest
 
 from streamhub.channels.service import AccountError, ChannelService
-from streamhub.storage.db import make_engine, migrate, sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from tests.pg import PostgresServer
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def service(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
-    else:
-        url = request.getfixturevalue("postgres").url
-        await _reset_postgres(url)
-    await migrate(url)
-    engine = make_engine(url)
-    yield ChannelService(sessionmaker(engine))
-    await engine.dispose()
+@pytest.fixture
+def service(sessions: async_sessionmaker[AsyncSession]) -> ChannelService:
+    return ChannelService(sessions)
 
 
 async def test_create_resolve_reset(service: ChannelService) -> None:
@@ -60,17 +53,6 @@ async def test_duplicate_login_and_short_password(service: ChannelService) -> No
         await service.create_user("Carol")
     with pytest.raises(AccountError, match="8 characters"):
         await service.create_user("dave", "short")
-
-
-async def _reset_postgres(url: str) -> None:
-    """Each test starts from an empty schema on the shared server."""
-    from sqlalchemy import text
-
-    engine = make_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
 
 
 def test_cli_on_postgres(tmp_path: Path, postgres: PostgresServer) -> None:

@@ -1,0 +1,105 @@
+"""Access tokens: issue, validate and revoke bearer tokens (stored as SHA-256 hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from streamhub.channels.service import AccountError
+from streamhub.storage.models import AccessToken, User, utcnow
+
+_ALPHABET = string.ascii_lowercase + string.digits
+SCOPE_RE = re.compile(r"^[a-z_]+(?::[a-z_]+){1,3}$")
+DEFAULT_SCOPES = ("chat:read", "chat:edit")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """Who a valid token belongs to and what it may do."""
+
+    user_id: int
+    login: str
+    display_name: str
+    color: str | None
+    scopes: frozenset[str]
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    info: TokenInfo
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenService:
+    """Issues Twitch-style opaque tokens (30 lowercase alphanumerics) and checks them."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create(
+        self, login: str, scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        *, ttl: timedelta | None = None, client_id: str | None = None,
+    ) -> IssuedToken:
+        for scope in scopes:
+            if not SCOPE_RE.fullmatch(scope):
+                raise AccountError(f"invalid scope {scope!r} (expected e.g. chat:read)")
+        token = "".join(secrets.choice(_ALPHABET) for _ in range(30))
+        expires = utcnow() + ttl if ttl is not None else None
+        async with self._sessions() as session:
+            user = await session.scalar(select(User).where(User.login == login.lower()))
+            if user is None:
+                raise AccountError(f"no user {login!r}")
+            session.add(AccessToken(
+                user_id=user.id, token_hash=hash_token(token), scopes=" ".join(sorted(set(scopes))),
+                client_id=client_id, expires_at=expires,
+            ))
+            await session.commit()
+            info = TokenInfo(user.id, user.login, user.display_name, user.chat_color,
+                             frozenset(scopes), expires)
+        return IssuedToken(token, info)
+
+    async def validate(self, token: str) -> TokenInfo | None:
+        """The token's owner and scopes, or None if unknown, revoked or expired."""
+        if not token or len(token) > 200:
+            return None
+        async with self._sessions() as session:
+            row = (await session.execute(
+                select(AccessToken, User)
+                .join(User, User.id == AccessToken.user_id)
+                .where(AccessToken.token_hash == hash_token(token),
+                       AccessToken.revoked_at.is_(None))
+            )).first()
+        if row is None:
+            return None
+        tok, user = row
+        expires = tok.expires_at
+        if expires is not None:
+            if expires.tzinfo is None:  # SQLite returns naive UTC
+                expires = expires.replace(tzinfo=utcnow().tzinfo)
+            if expires <= utcnow():
+                return None
+        return TokenInfo(user.id, user.login, user.display_name, user.chat_color,
+                         frozenset(tok.scopes.split()), expires)
+
+    async def revoke(self, token: str) -> bool:
+        async with self._sessions() as session:
+            result = await session.execute(
+                update(AccessToken)
+                .where(AccessToken.token_hash == hash_token(token),
+                       AccessToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            await session.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
