@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from streamhub.channels.service import AccountError, ChannelService
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from streamhub.channels.service import AccountError, ChannelService
 from tests.pg import PostgresServer
 
 
