@@ -5,11 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from dataclasses import dataclass
 
 import uvicorn
 
 from streamhub.channels.service import ChannelService, UserInfo
+from streamhub.channels.tokens import TokenService
+from streamhub.chat.bus import Bus, MemoryBus, RedisBus
+from streamhub.chat.fanout import FanoutRoom, WriteBudget
+from streamhub.chat.gateway import ChatGateway, Connection
+from streamhub.chat.ratelimit import ChatRateLimiter, Limit, RateLimits
+from streamhub.chat.service import ChatService
+from streamhub.chat.session import ChatSession
+from streamhub.chat.store import ChatStore
 from streamhub.config import Settings
 from streamhub.delivery.origin import build_http_app
 from streamhub.ingest.hub import LiveHub
@@ -24,6 +33,8 @@ class Bound:
     host: str
     http_port: int
     rtmp_port: int
+    chat_ws_port: int
+    chat_irc_port: int
 
     def public(self, public_host: str | None) -> tuple[str, str]:
         host = public_host or ("127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host)
@@ -37,7 +48,9 @@ class Node:
         self.settings = settings
         self.log = logger or logging.getLogger("streamhub")
         self.engine = make_engine(settings.resolved_database_url)
-        self.channels = ChannelService(sessionmaker(self.engine))
+        sessions = sessionmaker(self.engine)
+        self.channels = ChannelService(sessions)
+        self.tokens = TokenService(sessions)
         self.hub = LiveHub(
             settings=settings,
             keys=self.channels,
@@ -48,6 +61,35 @@ class Node:
             self.hub, host=settings.host, port=settings.rtmp_port, logger=self.log.getChild("rtmp")
         )
         self.http_app = build_http_app(settings=settings, hub=self.hub, channels=self.channels)
+        # chat: one bus (in-process, or Redis across nodes), rooms sharing one write budget
+        self.bus: Bus = (
+            RedisBus(settings.redis_url, logger=self.log.getChild("bus"))
+            if settings.redis_url else MemoryBus(logger=self.log.getChild("bus"))
+        )
+        budget = WriteBudget(100_000.0)
+        chat_log = self.log.getChild("chat")
+        self.chat = ChatService(
+            store=ChatStore(sessions, logger=chat_log),
+            bus=self.bus,
+            logger=chat_log,
+            fanout_factory=lambda name: FanoutRoom(name, budget=budget, logger=chat_log),
+        )
+        self.chat_sessions: set[ChatSession] = set()
+        auth_limits = ChatRateLimiter(RateLimits(join_auth=Limit(settings.chat_auth_limit, 10.0)))
+
+        def new_session(conn: Connection) -> ChatSession:
+            session = ChatSession(
+                conn, self.chat, self.tokens, auth_limiter=auth_limits, clock=time.time,
+                on_closed=self.chat_sessions.discard,
+            )
+            self.chat_sessions.add(session)
+            return session
+
+        self.chat_gateway = ChatGateway(
+            new_session, host=settings.host, ws_port=settings.chat_ws_port,
+            irc_port=settings.chat_irc_port, logger=self.log.getChild("chat.gateway"),
+        )
+        self._keepalive: asyncio.Task[None] | None = None
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
         self.bound: Bound | None = None
@@ -57,6 +99,8 @@ class Node:
         if run_migrations:
             await migrate(self.settings.resolved_database_url)
         await self.rtmp.start()
+        await self.chat_gateway.start()
+        self._keepalive = asyncio.create_task(self._chat_keepalive())
         sock = socket.socket(
             socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET, socket.SOCK_STREAM
         )
@@ -77,11 +121,25 @@ class Node:
             if self._http_task.done():
                 self._http_task.result()
             await asyncio.sleep(0.02)
-        self.bound = Bound(self.settings.host, sock.getsockname()[1], self.rtmp.port)
+        self.bound = Bound(
+            self.settings.host, sock.getsockname()[1], self.rtmp.port,
+            self.chat_gateway.ws_port, self.chat_gateway.irc_port,
+        )
         web, rtmp = self.bound.public(self.settings.public_host)
         self.log.info("http listening on %s", web)
         self.log.info("rtmp listening on %s", rtmp)
+        self.log.info("chat listening on ws port %d, irc port %d",
+                      self.bound.chat_ws_port, self.bound.chat_irc_port)
         return self.bound
+
+    async def _chat_keepalive(self) -> None:
+        """Ping chat clients periodically; drop those silent for two intervals."""
+        interval = self.settings.chat_keepalive
+        while True:
+            await asyncio.sleep(interval)
+            now = time.time()
+            for session in list(self.chat_sessions):
+                session.keepalive(now, idle_limit=2 * interval + 30)
 
     async def ensure_demo_user(self) -> UserInfo | None:
         login = self.settings.demo_user
@@ -94,6 +152,11 @@ class Node:
         return user
 
     async def stop(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        await self.chat_gateway.close(reconnect=True)
+        await self.chat.close()
+        await self.bus.close()
         await self.rtmp.close()
         await self.hub.close()
         if self._http is not None:

@@ -143,6 +143,8 @@ async def _serve(settings: Settings) -> int:
         "StreamHub is up.",
         f"  web:         {web}/",
         f"  RTMP server: {rtmp}",
+        f"  chat:        ws://{web.split('//')[1].rsplit(':', 1)[0]}:{bound.chat_ws_port}/ "
+        f"(IRC: port {bound.chat_irc_port})",
     ]
     if demo is not None:
         lines += [
@@ -155,7 +157,8 @@ async def _serve(settings: Settings) -> int:
     print("\n".join(lines), flush=True)
     # One machine-readable line for scripts and tests.
     print(json.dumps({"event": "ready", "http_port": bound.http_port,
-                      "rtmp_port": bound.rtmp_port}), flush=True)
+                      "rtmp_port": bound.rtmp_port, "chat_ws_port": bound.chat_ws_port,
+                      "chat_irc_port": bound.chat_irc_port}), flush=True)
     await stop.wait()
     await node.stop()
     return 0

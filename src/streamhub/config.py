@@ -47,6 +47,13 @@ class Settings(BaseModel):
     public_host: str | None = None
     http_port: int = Field(default=8080, ge=0, le=65535)
     rtmp_port: int = Field(default=1935, ge=0, le=65535)
+    chat_ws_port: int = Field(default=8081, ge=0, le=65535)
+    chat_irc_port: int = Field(default=6667, ge=0, le=65535)
+    redis_url: str | None = None
+    chat_tls_cert: Path | None = None
+    chat_tls_key: Path | None = None
+    chat_keepalive: float = Field(default=240.0, gt=0)
+    chat_auth_limit: int = Field(default=50, ge=1)  # logins + JOINs per 10 s per client IP
     database_url: str | None = None
     ffmpeg: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -78,6 +85,15 @@ class Settings(BaseModel):
         allowed = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
         if not value.startswith(allowed):
             raise ValueError(f"must start with one of {', '.join(allowed)}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
     @field_validator("ladder")

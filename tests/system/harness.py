@@ -47,6 +47,8 @@ class NodeProcess:
             "STREAMHUB_DATA_DIR": str(data_dir),
             "STREAMHUB_HTTP_PORT": "0",
             "STREAMHUB_RTMP_PORT": "0",
+            "STREAMHUB_CHAT_WS_PORT": "0",
+            "STREAMHUB_CHAT_IRC_PORT": "0",
             "STREAMHUB_X264_PRESET": "ultrafast",
             "STREAMHUB_DEMO_USER": "",
             "PYTHONUNBUFFERED": "1",
@@ -64,6 +66,8 @@ class NodeProcess:
         )
         self.http_port = 0
         self.rtmp_port = 0
+        self.chat_ws_port = 0
+        self.chat_irc_port = 0
         self.stdout_lines: list[str] = []
         ready = threading.Event()
 
@@ -74,6 +78,8 @@ class NodeProcess:
                 if line.startswith('{"event": "ready"'):
                     info = json.loads(line)
                     self.http_port, self.rtmp_port = info["http_port"], info["rtmp_port"]
+                    self.chat_ws_port = info["chat_ws_port"]
+                    self.chat_irc_port = info["chat_irc_port"]
                     ready.set()
 
         threading.Thread(target=read, daemon=True).start()
@@ -95,12 +101,20 @@ class NodeProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def create_user(self, login: str) -> dict[str, Any]:
+    def cli(self, *args: str) -> dict[str, Any]:
+        """Run `streamhub ARGS` against this node's database; its JSON output."""
         res = subprocess.run(
-            [sys.executable, "-m", "streamhub.cli", "user", "create", login],
+            [sys.executable, "-m", "streamhub.cli", *args],
             env=self.env, capture_output=True, text=True, timeout=120, check=True,
         )
         return dict(json.loads(res.stdout))
+
+    def create_user(self, login: str) -> dict[str, Any]:
+        return self.cli("user", "create", login)
+
+    def token(self, login: str, *scopes: str) -> str:
+        args = [a for s in scopes for a in ("--scope", s)]
+        return str(self.cli("token", "create", login, *args)["access_token"])
 
     def state(self, login: str) -> dict[str, Any]:
         return dict(self.http.get(f"/api/streams/{login}").json())

@@ -1,0 +1,618 @@
+"""Chat rooms on one node: join/leave, sending with rules and limits, moderation, cross-node sync.
+
+Every change to a room (a message, a ban, a mode) is published on the bus as one payload;
+every node — the sender's included — applies it to its local copy of the room and fans the
+lines out to its local connections. So the nodes agree by construction, and a message crosses
+the bus exactly once per node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from streamhub.chat.bus import Bus
+from streamhub.chat.emotes import find_emotes, format_emotes_tag, is_emote_only
+from streamhub.chat.events import Category, RoomEvent, Subscriber
+from streamhub.chat.fanout import FanoutRoom
+from streamhub.chat.ratelimit import ChatRateLimiter
+from streamhub.chat.rules import (
+    History,
+    Refusal,
+    RoomModes,
+    Sender,
+    check_message,
+    normalize_for_r9k,
+)
+from streamhub.chat.store import ChatStore, ChatterIdentity, RoomSnapshot, StoredMessage
+from streamhub.protocols.irc.message import Message
+
+SERVER = "tmi.twitch.tv"
+GLOBAL_EMOTES: dict[str, str] = {
+    "Kappa": "25", "PogChamp": "305954156", "LUL": "425618", "<3": "9", "BibleThump": "86",
+    "Kreygasm": "41", "ResidentSleeper": "245", "SeemsGood": "64138", "HeyGuys": "30259",
+}
+MEMBERSHIP_LIMIT = 1000  # like Twitch: no JOIN/PART relays and a capped NAMES list above this
+RECENT_MESSAGES = 1000  # per room, for replies and deletions
+DEFAULT_COLORS = ("#FF0000", "#0000FF", "#008000", "#B22222", "#FF7F50", "#9ACD32", "#FF4500",
+                  "#2E8B57", "#DAA520", "#D2691E", "#5F9EA0", "#1E90FF", "#FF69B4", "#8A2BE2",
+                  "#00FF7F")
+
+
+class SubscriptionLookup(Protocol):
+    """Subscriber status, provided by the subscriptions feature (none until it exists)."""
+
+    async def subscription(self, channel_id: int, user_id: int) -> tuple[int, int] | None:
+        """(tier 1..3, cumulative months) or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUser:
+    """Who is behind a connection: a logged-in user or an anonymous reader."""
+
+    id: int | None
+    login: str
+    display_name: str
+    color: str | None = None
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def anonymous(self) -> bool:
+        return self.id is None
+
+    @property
+    def shown_color(self) -> str:
+        """The chosen name color, or a stable default per user."""
+        if self.color:
+            return self.color
+        return DEFAULT_COLORS[(self.id or 0) % len(DEFAULT_COLORS)]
+
+
+@dataclass(slots=True)
+class Member:
+    user: ChatUser
+    followed_at: float | None = None
+    subscription: tuple[int, int] | None = None
+    first_msg: bool = False
+
+
+@dataclass(slots=True)
+class Room:
+    """This node's copy of one channel's chat room."""
+
+    name: str
+    snap: RoomSnapshot
+    fanout: FanoutRoom
+    members: dict[Subscriber, Member] = field(default_factory=dict)
+    last_sent: dict[int, tuple[float, str]] = field(default_factory=dict)
+    recent_texts: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    recent: OrderedDict[str, tuple[int, str, str, str]] = field(default_factory=OrderedDict)
+
+    @property
+    def channel_id(self) -> int:
+        return self.snap.channel.id
+
+    def modes(self) -> RoomModes:
+        s = self.snap
+        return RoomModes(slow=s.slow, followers_only=s.followers_only, subs_only=s.subs_only,
+                         emote_only=s.emote_only, r9k=s.r9k)
+
+    def ban_remaining(self, user_id: int, now: float) -> float | None:
+        """None: not banned; inf: banned; else seconds of timeout left."""
+        if user_id not in self.snap.bans:
+            return None
+        expires = self.snap.bans[user_id]
+        if expires is None:
+            return float("inf")
+        if expires <= now:
+            del self.snap.bans[user_id]
+            return None
+        return expires - now
+
+    def roomstate(self, only: dict[str, str] | None = None) -> Message:
+        s = self.snap
+        tags = only if only is not None else {
+            "emote-only": str(int(s.emote_only)), "followers-only": str(s.followers_only),
+            "r9k": str(int(s.r9k)), "room-id": str(self.channel_id), "slow": str(s.slow),
+            "subs-only": str(int(s.subs_only)),
+        }
+        if only is not None:
+            tags = {**tags, "room-id": str(self.channel_id)}
+        return Message("ROOMSTATE", (f"#{self.name}",), tags, SERVER)
+
+
+class ChatError(Exception):
+    """A refused chat action: `msg_id` and `text` become the NOTICE."""
+
+    def __init__(self, msg_id: str, text: str) -> None:
+        super().__init__(text)
+        self.msg_id = msg_id
+        self.text = text
+
+
+def _prefix(login: str) -> str:
+    return f"{login}!{login}@{login}.{SERVER}"
+
+
+def notice(channel: str, msg_id: str, text: str) -> Message:
+    return Message("NOTICE", (channel, text), {"msg-id": msg_id} if msg_id else {}, SERVER)
+
+
+class ChatService:
+    """All rooms of this node; the API that gateways' sessions and the REST layer call."""
+
+    def __init__(
+        self,
+        *,
+        store: ChatStore,
+        bus: Bus,
+        logger: logging.Logger | None = None,
+        subscriptions: SubscriptionLookup | None = None,
+        clock: Callable[[], float] = time.time,
+        fanout_factory: Callable[[str], FanoutRoom] = FanoutRoom,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.log = logger or logging.getLogger(__name__)
+        self._subs = subscriptions
+        self._clock = clock
+        self._fanout_factory = fanout_factory
+        self.rooms: dict[str, Room] = {}
+        self._opening: dict[str, asyncio.Future[Room | None]] = {}
+        self.limits = ChatRateLimiter()
+        self._outbox: asyncio.Queue[tuple[str, bytes, asyncio.Future[None]]] = asyncio.Queue()
+        self._publisher: asyncio.Task[None] | None = None
+
+    # ---- rooms ----
+
+    async def open_room(self, name: str) -> Room | None:
+        """This node's copy of a room, loaded and subscribed on first use; None if no channel."""
+        room = self.rooms.get(name)
+        if room is not None:
+            return room
+        pending = self._opening.get(name)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[Room | None] = asyncio.get_running_loop().create_future()
+        self._opening[name] = fut
+        try:
+            snap = await self.store.load_room(name, self._clock())
+            room = None
+            if snap is not None:
+                room = Room(name, snap, self._fanout_factory(name))
+                self.rooms[name] = room
+                await self.bus.subscribe(name, functools.partial(self._on_bus, name))
+            fut.set_result(room)
+            return room
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters get it through shield
+            raise
+        finally:
+            del self._opening[name]
+
+    async def join(self, sub: Subscriber, user: ChatUser, name: str) -> Room:
+        room = await self.open_room(name)
+        if room is None:
+            raise ChatError("msg_channel_suspended",
+                            "This channel does not exist or has been suspended.")
+        member = Member(user)
+        if user.id is not None:
+            member.followed_at = await self.store.followed_at(room.channel_id, user.id)
+            if self._subs is not None:
+                member.subscription = await self._subs.subscription(room.channel_id, user.id)
+        room.members[sub] = member
+        room.fanout.add(sub)
+        if not user.anonymous and len(room.members) <= MEMBERSHIP_LIMIT:
+            join = Message("JOIN", (f"#{name}",), {}, _prefix(user.login))
+            await self._publish(name, events=[(join, Category.MEMBERSHIP, user.id)])
+        return room
+
+    def part(self, sub: Subscriber, name: str, *, announce: bool = True) -> None:
+        room = self.rooms.get(name)
+        if room is None:
+            return
+        member = room.members.pop(sub, None)
+        room.fanout.remove(sub)
+        if member is not None and announce and not member.user.anonymous and (
+            len(room.members) < MEMBERSHIP_LIMIT
+        ):
+            u = member.user
+            part = Message("PART", (f"#{name}",), {}, _prefix(u.login))
+            self._spawn(self._publish(name, events=[(part, Category.MEMBERSHIP, u.id)]))
+        if not room.members:
+            self._spawn(self._close_room(name))
+
+    async def _close_room(self, name: str) -> None:
+        room = self.rooms.get(name)
+        if room is None or room.members:
+            return
+        del self.rooms[name]
+        await self.bus.unsubscribe(name)
+        await room.fanout.close()
+
+    def names(self, room: Room) -> list[str]:
+        logins = sorted({m.user.login for m in room.members.values() if not m.user.anonymous})
+        return logins[:MEMBERSHIP_LIMIT]
+
+    # ---- badges and user state ----
+
+    def user_tags(self, room: Room, member: Member) -> dict[str, str]:
+        u = member.user
+        uid = u.id or 0
+        badges, info = [], ""
+        is_broadcaster = uid == room.channel_id
+        is_mod = uid in room.snap.moderators
+        is_vip = uid in room.snap.vips
+        if is_broadcaster:
+            badges.append("broadcaster/1")
+        elif is_mod:
+            badges.append("moderator/1")
+        if is_vip:
+            badges.append("vip/1")
+        if member.subscription is not None:
+            tier, months = member.subscription
+            badges.append(f"subscriber/{tier * 1000 if tier > 1 else 0}")
+            info = f"subscriber/{months}"
+        return {
+            "badge-info": info, "badges": ",".join(badges), "color": u.shown_color,
+            "display-name": u.display_name, "emote-sets": "0",
+            "mod": "1" if is_mod else "0", "subscriber": "1" if member.subscription else "0",
+            "user-type": "mod" if is_mod else "",
+        }
+
+    def userstate(self, room: Room, sub: Subscriber, message_id: str | None = None) -> Message:
+        tags = self.user_tags(room, room.members[sub])
+        if message_id is not None:
+            tags["id"] = message_id
+        return Message("USERSTATE", (f"#{room.name}",), tags, SERVER)
+
+    # ---- sending ----
+
+    async def send_message(
+        self, sub: Subscriber, name: str, text: str, *, reply_to: str | None = None
+    ) -> str:
+        """Check and publish a PRIVMSG; returns its id once every node has it and it is stored."""
+        room = self.rooms.get(name)
+        member = room.members.get(sub) if room is not None else None
+        if room is None or member is None:
+            raise ChatError("msg_not_joined", f"You are not in #{name}.")
+        user = member.user
+        if user.id is None or "chat:edit" not in user.scopes:
+            raise ChatError("no_permission", "Log in with a chat:edit token to send messages.")
+        now = self._clock()
+        uid = user.id
+        remaining = room.ban_remaining(uid, now)
+        privileged = uid == room.channel_id or uid in room.snap.moderators
+        emote_ids = find_emotes(text, GLOBAL_EMOTES)
+        sender = Sender(
+            user_id=str(uid), is_broadcaster=uid == room.channel_id,
+            is_mod=uid in room.snap.moderators, is_vip=uid in room.snap.vips,
+            is_subscriber=member.subscription is not None,
+            followed_seconds=None if member.followed_at is None else now - member.followed_at,
+            banned=remaining == float("inf"),
+            timeout_remaining=0.0 if remaining in (None, float("inf")) else float(remaining or 0),
+        )
+        last = room.last_sent.get(uid)
+        history = History(
+            last_sent_at=last[0] if last else None, last_text=last[1] if last else None,
+            room_recent_texts=room.recent_texts.keys(),
+        )
+        refusal: Refusal | None = check_message(
+            text, modes=room.modes(), sender=sender, history=history, now=now,
+            emote_only_ok=is_emote_only(text, GLOBAL_EMOTES), channel=f"#{name}",
+        )
+        if refusal is not None:
+            raise ChatError(refusal.msg_id, refusal.text)
+        if not self.limits.allow_privmsg(str(uid), now, elevated=privileged or sender.is_vip):
+            raise ChatError("msg_ratelimit",
+                            "Your message was not sent because you are sending messages too "
+                            "quickly.")
+        room.last_sent[uid] = (now, text)
+        msg_id = str(uuid.uuid4())
+        tags = self.user_tags(room, member)
+        del tags["emote-sets"]
+        tags.update({
+            "emotes": format_emotes_tag(emote_ids), "first-msg": "1" if member.first_msg else "0",
+            "flags": "", "id": msg_id, "returning-chatter": "0", "room-id": str(room.channel_id),
+            "tmi-sent-ts": str(int(now * 1000)), "turbo": "0", "user-id": str(uid),
+            "vip": "1" if sender.is_vip else "0",
+        })
+        parent = room.recent.get(reply_to) if reply_to else None
+        if parent is not None:
+            p_uid, p_login, p_display, p_text = parent
+            tags.update({
+                "reply-parent-display-name": p_display, "reply-parent-msg-body": p_text,
+                "reply-parent-msg-id": reply_to or "", "reply-parent-user-id": str(p_uid),
+                "reply-parent-user-login": p_login,
+            })
+        line = Message("PRIVMSG", (f"#{name}", text), tags, _prefix(user.login))
+        stored = self.store.persist(
+            StoredMessage(msg_id, room.channel_id, uid, user.login, text, now)
+        )
+        await self._publish(name, events=[(line, Category.CHAT, uid)],
+                            state={"k": "msg", "id": msg_id, "u": uid, "l": user.login,
+                                   "d": user.display_name, "t": text, "at": now})
+        await stored
+        return msg_id
+
+    # ---- moderation (the internal service API; the REST layer calls these too) ----
+
+    def can_moderate(self, room: Room, user_id: int | None) -> bool:
+        return user_id is not None and (
+            user_id == room.channel_id or user_id in room.snap.moderators
+        )
+
+    async def _moderated_room(self, name: str, moderator: ChatUser) -> Room:
+        room = await self.open_room(name)
+        if room is None:
+            raise ChatError("msg_channel_suspended", "This channel does not exist.")
+        if not self.can_moderate(room, moderator.id):
+            raise ChatError("no_permission", "You don't have permission to perform that action.")
+        return room
+
+    async def _target(self, room: Room, moderator: ChatUser, login: str) -> ChatterIdentity:
+        target = await self.store.user_by_login(login.lstrip("@"))
+        if target is None:
+            raise ChatError("invalid_user", f"Invalid username: {login}")
+        if target.id == moderator.id:
+            raise ChatError("bad_ban_self", "You cannot ban or time out yourself.")
+        if target.id == room.channel_id:
+            raise ChatError("bad_ban_broadcaster", "You cannot ban or time out the broadcaster.")
+        if target.id in room.snap.moderators and moderator.id != room.channel_id:
+            raise ChatError("bad_ban_mod", f"You cannot ban or time out moderator {target.login}.")
+        return target
+
+    async def ban(
+        self, name: str, moderator: ChatUser, login: str, *, duration: int | None = None,
+        reason: str = "",
+    ) -> str:
+        """Ban (duration None) or time out (seconds) a user; returns the success text."""
+        room = await self._moderated_room(name, moderator)
+        target = await self._target(room, moderator, login)
+        now = self._clock()
+        expires = None if duration is None else now + duration
+        await self.store.set_ban(room.channel_id, target.id, expires,
+                                 moderator_id=moderator.id, reason=reason)
+        tags = {"room-id": str(room.channel_id), "target-user-id": str(target.id),
+                "tmi-sent-ts": str(int(now * 1000))}
+        if duration is not None:
+            tags = {"ban-duration": str(duration), **tags}
+        clear = Message("CLEARCHAT", (f"#{name}", target.login), tags, SERVER)
+        await self._publish(name, events=[(clear, Category.COMMANDS, None)],
+                            state={"k": "ban", "u": target.id, "e": expires})
+        if duration is None:
+            return f"{target.login} is now banned from this channel."
+        return f"{target.login} has been timed out for {duration} seconds."
+
+    async def unban(self, name: str, moderator: ChatUser, login: str) -> str:
+        room = await self._moderated_room(name, moderator)
+        target = await self.store.user_by_login(login.lstrip("@"))
+        if target is None:
+            raise ChatError("invalid_user", f"Invalid username: {login}")
+        if not await self.store.lift_ban(room.channel_id, target.id, moderator_id=moderator.id):
+            raise ChatError("bad_unban_no_ban", f"{target.login} is not banned from this channel.")
+        await self._publish(name, state={"k": "unban", "u": target.id})
+        return f"{target.login} is no longer banned from this channel."
+
+    async def delete_message(self, name: str, moderator: ChatUser, message_id: str) -> str:
+        room = await self._moderated_room(name, moderator)
+        now = self._clock()
+        stored = await self.store.mark_deleted(message_id, now)
+        if stored is None or stored.channel_id != room.channel_id:
+            raise ChatError("bad_delete_message_error", "The message could not be found.")
+        if stored.user_id == room.channel_id or (
+            stored.user_id in room.snap.moderators and moderator.id != room.channel_id
+        ):
+            raise ChatError("bad_delete_message_mod",
+                            "You cannot delete the broadcaster's or a moderator's messages.")
+        await self.store.log_action(room.channel_id, "delete_message", moderator_id=moderator.id,
+                                    target_user_id=stored.user_id, target_message_id=message_id)
+        clear = Message("CLEARMSG", (f"#{name}", stored.text), {
+            "login": stored.login, "room-id": str(room.channel_id),
+            "target-msg-id": message_id, "tmi-sent-ts": str(int(now * 1000)),
+        }, SERVER)
+        await self._publish(name, events=[(clear, Category.COMMANDS, None)])
+        return f"The message from {stored.login} is now deleted."
+
+    async def clear(self, name: str, moderator: ChatUser) -> str:
+        room = await self._moderated_room(name, moderator)
+        now = self._clock()
+        await self.store.log_action(room.channel_id, "clear", moderator_id=moderator.id)
+        clear = Message("CLEARCHAT", (f"#{name}",), {
+            "room-id": str(room.channel_id), "tmi-sent-ts": str(int(now * 1000))}, SERVER)
+        await self._publish(name, events=[(clear, Category.COMMANDS, None)])
+        return "Chat was cleared by a moderator."
+
+    async def set_modes(self, name: str, moderator: ChatUser, **changes: Any) -> list[str]:
+        """Change room modes (slow, followers_only, subs_only, emote_only, r9k)."""
+        room = await self._moderated_room(name, moderator)
+        snap = room.snap
+        tag_names = {"slow": "slow", "followers_only": "followers-only", "subs_only": "subs-only",
+                     "emote_only": "emote-only", "r9k": "r9k"}
+        changed: dict[str, str] = {}
+        texts: list[tuple[str, str]] = []
+        for key, value in changes.items():
+            if key not in tag_names:
+                raise ValueError(f"unknown room mode {key}")
+            if getattr(snap, key) == value:
+                continue
+            setattr(snap, key, value)
+            changed[tag_names[key]] = str(int(value)) if isinstance(value, bool) else str(value)
+            texts.append(_mode_notice(key, value))
+        if not changed:
+            return []
+        await self.store.save_modes(snap, moderator_id=moderator.id,
+                                    change=json.dumps(changed, sort_keys=True))
+        events: list[tuple[Message, Category, int | None]] = [
+            (room.roomstate(changed), Category.COMMANDS, None)
+        ]
+        events += [(notice(f"#{name}", mid, text), Category.COMMANDS, None) for mid, text in texts]
+        await self._publish(name, events=events, state={
+            "k": "modes", "m": {k: getattr(snap, k) for k in tag_names}})
+        return [text for _, text in texts]
+
+    async def set_role(
+        self, name: str, actor: ChatUser, login: str, role: str, present: bool
+    ) -> str:
+        """Appoint or remove a moderator or VIP (broadcaster only)."""
+        room = await self.open_room(name)
+        if room is None:
+            raise ChatError("msg_channel_suspended", "This channel does not exist.")
+        if actor.id != room.channel_id:
+            raise ChatError("no_permission", "Only the broadcaster can do that.")
+        target = await self.store.user_by_login(login.lstrip("@"))
+        if target is None:
+            raise ChatError("invalid_user", f"Invalid username: {login}")
+        word = "moderator" if role == "moderator" else "VIP"
+        if not await self.store.set_role(room.channel_id, target.id, role, present,
+                                         moderator_id=actor.id):
+            msg_id = _ROLE_UNCHANGED[(role, present)]
+            state = "already" if present else "not"
+            raise ChatError(msg_id, f"{target.login} is {state} a {word} of this channel.")
+        await self._publish(name, state={"k": "role", "u": target.id, "r": role, "p": present})
+        if present:
+            return f"You have added {target.login} as a {word} of this channel."
+        return f"You have removed {target.login} as a {word} of this channel."
+
+    async def usernotice(
+        self, name: str, msg_id: str, system_msg: str, tags: dict[str, str], text: str = ""
+    ) -> None:
+        """USERNOTICE hook (sub, resub, subgift, raid, announcement ...) for other features."""
+        room = await self.open_room(name)
+        if room is None:
+            raise ChatError("msg_channel_suspended", "This channel does not exist.")
+        all_tags = {**tags, "id": str(uuid.uuid4()), "msg-id": msg_id,
+                    "room-id": str(room.channel_id), "system-msg": system_msg,
+                    "tmi-sent-ts": str(int(self._clock() * 1000))}
+        params = (f"#{name}", text) if text else (f"#{name}",)
+        await self._publish(name, events=[
+            (Message("USERNOTICE", params, all_tags, SERVER), Category.COMMANDS, None)])
+
+    # ---- bus ----
+
+    async def _publish(
+        self, name: str, *, events: list[tuple[Message, Category, int | None]] = (),  # type: ignore[assignment]
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        payload = json.dumps({
+            "s": state,
+            "e": [[m.serialize(), c.value, x] for m, c, x in events],
+        }, separators=(",", ":")).encode()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait((name, payload, fut))
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.get_running_loop().create_task(self._publish_loop())
+        await fut
+
+    async def _publish_loop(self) -> None:
+        """One publisher per node keeps each room's events in the order they were made."""
+        while True:
+            name, payload, fut = await self._outbox.get()
+            try:
+                await self.bus.publish(name, payload)
+            except Exception as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+                continue
+            if not fut.done():
+                fut.set_result(None)
+
+    def _on_bus(self, name: str, payload: bytes) -> None:
+        room = self.rooms.get(name)
+        if room is None:
+            return
+        try:
+            data = json.loads(payload)
+            self._apply(room, data.get("s"))
+            for line, cat, excl in data.get("e", ()):
+                room.fanout.deliver(RoomEvent(
+                    Message.parse(line, max_body=16384), Category(cat),
+                    None if excl is None else str(excl),
+                ))
+        except Exception:
+            self.log.exception("bad bus payload for room %s", name)
+
+    def _apply(self, room: Room, state: dict[str, Any] | None) -> None:
+        if not state:
+            return
+        kind = state["k"]
+        snap = room.snap
+        if kind == "msg":
+            room.recent[state["id"]] = (state["u"], state["l"], state["d"], state["t"])
+            if len(room.recent) > RECENT_MESSAGES:
+                room.recent.popitem(last=False)
+            if snap.r9k:
+                room.recent_texts[normalize_for_r9k(state["t"])] = state["at"]
+                while len(room.recent_texts) > RECENT_MESSAGES:
+                    room.recent_texts.popitem(last=False)
+        elif kind == "ban":
+            snap.bans[state["u"]] = state["e"]
+        elif kind == "unban":
+            snap.bans.pop(state["u"], None)
+        elif kind == "modes":
+            for key, value in state["m"].items():
+                setattr(snap, key, value)
+        elif kind == "role":
+            target = snap.moderators if state["r"] == "moderator" else snap.vips
+            (target.add if state["p"] else target.discard)(state["u"])
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        task.add_done_callback(_log_task_error(self.log))
+
+    async def close(self) -> None:
+        for name in list(self.rooms):
+            room = self.rooms.pop(name)
+            await room.fanout.close()
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+        await self.store.close()
+
+
+_ROLE_UNCHANGED = {
+    ("moderator", True): "bad_mod_mod", ("moderator", False): "bad_unmod_mod",
+    ("vip", True): "bad_vip_grantee_already_vip", ("vip", False): "bad_unvip_grantee_not_vip",
+}
+
+
+def _log_task_error(log: logging.Logger) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("chat task failed", exc_info=task.exception())
+
+    return done
+
+
+def _mode_notice(key: str, value: Any) -> tuple[str, str]:
+    if key == "slow":
+        if value:
+            return "slow_on", (f"This room is now in slow mode. You may send messages every "
+                               f"{value} seconds.")
+        return "slow_off", "This room is no longer in slow mode."
+    if key == "followers_only":
+        if value < 0:
+            return "followers_off", "This room is no longer in followers-only mode."
+        if value == 0:
+            return "followers_on_zero", "This room is now in followers-only mode."
+        return "followers_on", f"This room is now in {value} minutes followers-only mode."
+    if key == "subs_only":
+        return ("subs_on", "This room is now in subscribers-only mode.") if value else (
+            "subs_off", "This room is no longer in subscribers-only mode.")
+    if key == "emote_only":
+        return ("emote_only_on", "This room is now in emote-only mode.") if value else (
+            "emote_only_off", "This room is no longer in emote-only mode.")
+    return ("r9k_on", "This room is now in unique-chat mode.") if value else (
+        "r9k_off", "This room is no longer in unique-chat mode.")
