@@ -1,0 +1,174 @@
+"""Two chat nodes on one Redis: cross-node delivery, shared moderation state, node loss."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.redis_server import RedisServer, require_redis_server
+from tests.system.harness import NodeProcess
+from tests.system.irc_client import IrcClient
+
+pytestmark = pytest.mark.system
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    require_redis_server()
+    server = RedisServer()  # started
+    yield server
+    server.stop()
+
+
+def start_node(root: Path, name: str, redis: RedisServer) -> NodeProcess:
+    return NodeProcess(
+        root / name, redis_url=redis.url, chat_auth_limit="100000",
+        database_url=f"sqlite+aiosqlite:///{root / 'shared.db'}",
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, redis: RedisServer
+) -> Iterator[tuple[Path, list[NodeProcess], dict[str, str]]]:
+    root = tmp_path_factory.mktemp("cluster")
+    first = start_node(root, "a", redis)
+    tokens = {}
+    for login in ("caster", "alice", "bob"):
+        first.create_user(login)
+        tokens[login] = first.token(login)
+    nodes = [first, start_node(root, "b", redis)]
+    yield root, nodes, tokens
+    for n in nodes:
+        n.stop()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[IrcClient]]:
+    made: list[IrcClient] = []
+    yield made
+    await asyncio.gather(*(c.close() for c in made))
+
+
+async def connect(node: NodeProcess, clients: list[IrcClient], login: str, token: str,
+                  *, ws: bool = True) -> IrcClient:
+    c = await (IrcClient.ws(node.chat_ws_port) if ws else IrcClient.tcp(node.chat_irc_port))
+    clients.append(c)
+    await c.login(login, token)
+    await c.join("caster")
+    return c
+
+
+async def test_messages_and_bans_cross_nodes(
+    cluster: tuple[Path, list[NodeProcess], dict[str, str]], clients: list[IrcClient]
+) -> None:
+    _, (a, b), tokens = cluster
+    alice = await connect(a, clients, "alice", tokens["alice"])
+    bob = await connect(b, clients, "bob", tokens["bob"], ws=False)
+    caster = await connect(a, clients, "caster", tokens["caster"])
+    await alice.send("PRIVMSG #caster :hello from node a")
+    got = await bob.expect(lambda m: m.command == "PRIVMSG")
+    assert got.params[-1] == "hello from node a" and got.tags["display-name"] == "alice"
+    await bob.send("PRIVMSG #caster :hello from node b")
+    got = await alice.expect(lambda m: m.command == "PRIVMSG")
+    assert got.params[-1] == "hello from node b"
+    # a message crosses Redis once per node: alice's node delivers it to alice exactly once
+    await bob.send("PRIVMSG #caster :count me")
+    await alice.expect(lambda m: m.command == "PRIVMSG" and m.params[-1] == "count me")
+    await caster.expect(lambda m: m.command == "PRIVMSG" and m.params[-1] == "count me")
+    # a timeout given on node a is enforced on node b, and node b's clients see CLEARCHAT
+    await caster.send("PRIVMSG #caster :/timeout bob 60")
+    await caster.expect(lambda m: m.tags.get("msg-id") == "timeout_success")
+    clear = await bob.expect(lambda m: m.command == "CLEARCHAT")
+    assert clear.params[-1] == "bob" and clear.tags["ban-duration"] == "60"
+    await bob.send("PRIVMSG #caster :still here?")
+    refused = await bob.expect(lambda m: m.command == "NOTICE")
+    assert refused.tags["msg-id"] == "msg_timedout"
+    # room modes too
+    await caster.send("PRIVMSG #caster :/emoteonly")
+    await alice.expect(lambda m: m.tags.get("msg-id") == "emote_only_on")
+    rs = await bob.expect(lambda m: m.command == "ROOMSTATE")
+    assert rs.tags["emote-only"] == "1"
+    await caster.send("PRIVMSG #caster :/emoteonlyoff")
+    await caster.expect(lambda m: m.tags.get("msg-id") == "emote_only_off")
+    await caster.send("PRIVMSG #caster :/untimeout bob")
+    await caster.expect(lambda m: m.tags.get("msg-id") == "untimeout_success")
+    counted = [m for m in alice.received if m.command == "PRIVMSG" and m.params[-1] == "count me"]
+    assert len(counted) == 1
+
+
+async def test_killed_node_loses_no_acknowledged_message(
+    cluster: tuple[Path, list[NodeProcess], dict[str, str]], clients: list[IrcClient],
+    redis: RedisServer,
+) -> None:
+    root, nodes, tokens = cluster
+    a, b = nodes
+    observer = await connect(b, clients, "bob", tokens["bob"])
+    sender = await connect(a, clients, "alice", tokens["alice"], ws=False)
+    acked: list[str] = []
+
+    async def pump() -> None:
+        i = 0
+        while not sender.closed.is_set():
+            await sender.send(f"PRIVMSG #caster :burst {i}")
+            i += 1
+            await asyncio.sleep(0.05)
+
+    async def collect_acks() -> None:
+        while True:
+            ack = await sender.expect(lambda m: m.command == "USERSTATE", timeout=60)
+            acked.append(ack.tags["id"])
+
+    pumping = asyncio.create_task(pump())
+    acking = asyncio.create_task(collect_acks())
+    try:
+        async with asyncio.timeout(60):
+            while len(acked) < 15:
+                await asyncio.sleep(0.05)
+        a.proc.send_signal(signal.SIGKILL)  # no graceful shutdown: the node just dies
+        await asyncio.wait_for(sender.closed.wait(), 30)
+    finally:
+        pumping.cancel()
+        acking.cancel()
+        await asyncio.gather(pumping, acking, return_exceptions=True)
+    assert len(acked) >= 15
+    seen = {m.tags["id"] for m in observer.received if m.command == "PRIVMSG"}
+    missing = [mid for mid in acked if mid not in seen]
+    assert missing == [], f"{len(missing)} acknowledged messages never reached node b"
+    # the client reconnects to the surviving node and keeps chatting
+    again = await connect(b, clients, "alice", tokens["alice"], ws=False)
+    await again.send("PRIVMSG #caster :I moved to node b")
+    await again.expect(lambda m: m.command == "USERSTATE")
+    got = await observer.expect(
+        lambda m: m.command == "PRIVMSG" and m.params[-1] == "I moved to node b")
+    assert got.tags["display-name"] == "alice"
+    # node a comes back and serves the room again
+    a.stop()
+    nodes[0] = start_node(root, "a2", redis)
+    back = await connect(nodes[0], clients, "alice", tokens["alice"])
+    await back.send("PRIVMSG #caster :node a is back")
+    await observer.expect(lambda m: m.command == "PRIVMSG" and m.params[-1] == "node a is back")
+
+
+async def test_ban_survives_node_restart(
+    cluster: tuple[Path, list[NodeProcess], dict[str, str]], clients: list[IrcClient]
+) -> None:
+    _, nodes, tokens = cluster
+    node = nodes[1]
+    caster = await connect(node, clients, "caster", tokens["caster"])
+    await caster.send("PRIVMSG #caster :/ban alice")
+    await caster.expect(lambda m: m.tags.get("msg-id") == "ban_success")
+    await caster.close()
+    node.stop()
+    nodes[1] = restarted = NodeProcess(
+        node.data_dir, redis_url=node.env["STREAMHUB_REDIS_URL"], chat_auth_limit="100000",
+        database_url=node.env["STREAMHUB_DATABASE_URL"],
+    )
+    alice = await connect(restarted, clients, "alice", tokens["alice"])
+    await alice.send("PRIVMSG #caster :after restart")
+    refused = await alice.expect(lambda m: m.command == "NOTICE")
+    assert refused.tags["msg-id"] == "msg_banned"
