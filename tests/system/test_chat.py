@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -322,3 +323,37 @@ async def test_login_rate_limit_per_ip(tmp_path_factory: pytest.TempPathFactory)
     finally:
         await asyncio.gather(*(c.close() for c in made))
         strict.stop()
+
+
+async def test_color_command(
+    node: NodeProcess, people: dict[str, Chatter], clients: list[IrcClient]
+) -> None:
+    v = await connect(node, clients, people["viewer1"])
+    watcher = await connect(node, clients, "justinfan31337")
+    await v.send("PRIVMSG #streamer :/color Coral")
+    await v.expect(lambda m: m.tags.get("msg-id") == "color_changed")
+    await v.send("PRIVMSG #streamer :in coral")
+    got = await watcher.expect(lambda m: m.command == "PRIVMSG" and m.params[-1] == "in coral")
+    assert got.tags["color"] == "#FF7F50"
+    await v.send("PRIVMSG #streamer :/color #12ab3Z")
+    assert (await v.expect_cmd("NOTICE")).tags["msg-id"] == "usage_color"
+
+
+async def test_graceful_shutdown_sends_reconnect(
+    tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    n = NodeProcess(tmp_path_factory.mktemp("shutdown"))
+    c: IrcClient | None = None
+    try:
+        n.create_user("host_ch")
+        c = await IrcClient.tcp(n.chat_irc_port)
+        await c.login("justinfan5", None)
+        await c.join("host_ch")
+        n.proc.send_signal(signal.SIGTERM)
+        rec = await c.expect_cmd("RECONNECT", timeout=30)
+        assert rec.prefix == "tmi.twitch.tv"
+        await asyncio.wait_for(c.closed.wait(), 30)
+    finally:
+        if c is not None:
+            await c.close()
+        n.stop()

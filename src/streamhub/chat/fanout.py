@@ -50,21 +50,26 @@ class FlushThrottle:
     not push later slots back; a wake-up more than one interval late is not caught up.
     """
 
-    __slots__ = ("burst", "tat")
+    __slots__ = ("burst", "not_before", "tat")
 
     def __init__(self, burst: int) -> None:
         if burst < 1:
             raise ValueError(f"burst must be >= 1, got {burst}")
         self.burst = burst
         self.tat = float("-inf")
+        self.not_before = float("-inf")
 
     def slot(self, now: float, interval: float) -> float:
         """When the next flush may run: `now` if at once, else a later time."""
-        return max(now, self.tat - (self.burst - 1) * interval)
+        return max(now, self.tat - (self.burst - 1) * interval, self.not_before)
 
     def book(self, slot: float, now: float, interval: float) -> None:
         """A flush scheduled for `slot` runs at `now` (>= slot)."""
         self.tat = max(self.tat, slot, now - interval) + interval
+
+    def hold(self, until: float) -> None:
+        """No flush before `until`, whatever the credit."""
+        self.not_before = max(self.not_before, until)
 
 
 @dataclass(slots=True)
@@ -122,8 +127,10 @@ class FanoutRoom:
     `write_budget_per_s`): every room averages at most one flush (= one write per
     subscriber) per interval, so the node stays within `writes_per_s` until the interval
     is clamped at `max_interval`. Slots follow a fixed schedule: the time a flush takes
-    does not push the next slot back, and a flush that overruns its interval is followed
-    at once by the next one, without catching up.
+    does not push the next slot back, and late slots are not caught up. A flush that
+    takes more than `max_flush_share` of the interval (an overloaded node) is followed by
+    a pause that keeps flushing to that share of the loop's time: the next flush waits
+    min(elapsed * (1/share - 1), max_interval) after the end of the last one.
 
     `loop_time` (default: the running loop's clock) must tick with the loop's clock: it
     is used to compute timer delays and to measure flushes (`stats`).
@@ -143,12 +150,15 @@ class FanoutRoom:
         quiet_threshold: int = 3,
         base_interval: float = 0.05,
         max_interval: float = 0.25,
-        write_budget_per_s: float = 100_000.0,
+        write_budget_per_s: float = 50_000.0,
         budget: WriteBudget | None = None,
         max_buffered_bytes: int = 1 << 20,
         max_pending: int = 10_000,
+        max_flush_share: float = 0.5,
         logger: logging.Logger | None = None,
     ) -> None:
+        if not 0 < max_flush_share <= 1:
+            raise ValueError(f"max_flush_share must be in (0, 1], got {max_flush_share}")
         if not 0 < base_interval <= max_interval:
             raise ValueError(f"need 0 < base_interval <= max_interval, got {base_interval}, "
                              f"{max_interval}")
@@ -159,6 +169,7 @@ class FanoutRoom:
         self._max_interval = max_interval
         self._budget = budget if budget is not None else WriteBudget(write_budget_per_s)
         self._max_buffered = max_buffered_bytes
+        self._max_flush_share = max_flush_share
         self._log = logger or logging.getLogger(__name__)
         self._groups: dict[_GroupKey, _Group] = {}
         self._key_of: dict[Subscriber, tuple[_GroupKey, str | None]] = {}
@@ -265,12 +276,21 @@ class FanoutRoom:
 
     def _on_slot(self, slot: float) -> None:
         self._timer = None
-        now = self._now(asyncio.get_running_loop())
-        self._throttle.book(slot, now, self.interval)
+        loop = asyncio.get_running_loop()
+        now = self._now(loop)
+        interval = self.interval
+        self._throttle.book(slot, now, interval)
         self._flush()
-        elapsed = self._now(asyncio.get_running_loop()) - now
+        end = self._now(loop)
+        elapsed = end - now
         self.stats.last_flush_s = elapsed
         self.stats.max_flush_s = max(self.stats.max_flush_s, elapsed)
+        if elapsed > interval * self._max_flush_share:
+            # Flushes may take at most `max_flush_share` of the loop's time: otherwise an
+            # overloaded room would flush back to back, one event per flush, and starve
+            # the rest of the loop. The pause is capped at `max_interval`.
+            pause = elapsed * (1 / self._max_flush_share - 1)
+            self._throttle.hold(end + min(pause, self._max_interval))
 
     def _flush(self) -> None:
         if not self._pending:

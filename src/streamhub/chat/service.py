@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -41,12 +43,15 @@ GLOBAL_EMOTES: dict[str, str] = {
     "Kappa": "25", "PogChamp": "305954156", "LUL": "425618", "<3": "9", "BibleThump": "86",
     "Kreygasm": "41", "ResidentSleeper": "245", "SeemsGood": "64138", "HeyGuys": "30259",
 }
+NAMED_COLORS = {
+    "blue": "#0000FF", "blueviolet": "#8A2BE2", "cadetblue": "#5F9EA0", "chocolate": "#D2691E",
+    "coral": "#FF7F50", "dodgerblue": "#1E90FF", "firebrick": "#B22222", "goldenrod": "#DAA520",
+    "green": "#008000", "hotpink": "#FF69B4", "orangered": "#FF4500", "red": "#FF0000",
+    "seagreen": "#2E8B57", "springgreen": "#00FF7F", "yellowgreen": "#9ACD32",
+}
+DEFAULT_COLORS = tuple(NAMED_COLORS.values())  # a stable default per user id
 MEMBERSHIP_LIMIT = 1000  # like Twitch: no JOIN/PART relays and a capped NAMES list above this
 RECENT_MESSAGES = 1000  # per room, for replies and deletions
-DEFAULT_COLORS = ("#FF0000", "#0000FF", "#008000", "#B22222", "#FF7F50", "#9ACD32", "#FF4500",
-                  "#2E8B57", "#DAA520", "#D2691E", "#5F9EA0", "#1E90FF", "#FF69B4", "#8A2BE2",
-                  "#00FF7F")
-
 
 class SubscriptionLookup(Protocol):
     """Subscriber status, provided by the subscriptions feature (none until it exists)."""
@@ -209,6 +214,7 @@ class ChatService:
         member = Member(user)
         if user.id is not None:
             member.followed_at = await self.store.followed_at(room.channel_id, user.id)
+            member.first_msg = not await self.store.has_chatted(room.channel_id, user.id)
             if self._subs is not None:
                 member.subscription = await self._subs.subscription(room.channel_id, user.id)
         room.members[sub] = member
@@ -311,6 +317,7 @@ class ChatService:
         refusal: Refusal | None = check_message(
             text, modes=room.modes(), sender=sender, history=history, now=now,
             emote_only_ok=is_emote_only(text, GLOBAL_EMOTES), channel=f"#{name}",
+            blocked_terms=room.snap.blocked_terms,
         )
         if refusal is not None:
             raise ChatError(refusal.msg_id, refusal.text)
@@ -319,11 +326,12 @@ class ChatService:
                             "Your message was not sent because you are sending messages too "
                             "quickly.")
         room.last_sent[uid] = (now, text)
+        first_msg, member.first_msg = member.first_msg, False
         msg_id = str(uuid.uuid4())
         tags = self.user_tags(room, member)
         del tags["emote-sets"]
         tags.update({
-            "emotes": format_emotes_tag(emote_ids), "first-msg": "1" if member.first_msg else "0",
+            "emotes": format_emotes_tag(emote_ids), "first-msg": "1" if first_msg else "0",
             "flags": "", "id": msg_id, "returning-chatter": "0", "room-id": str(room.channel_id),
             "tmi-sent-ts": str(int(now * 1000)), "turbo": "0", "user-id": str(uid),
             "vip": "1" if sender.is_vip else "0",
@@ -485,6 +493,38 @@ class ChatService:
             return f"You have added {target.login} as a {word} of this channel."
         return f"You have removed {target.login} as a {word} of this channel."
 
+    async def set_blocked_term(
+        self, name: str, moderator: ChatUser, term: str, present: bool
+    ) -> str:
+        """Add or remove a blocked term (moderators and the broadcaster)."""
+        room = await self._moderated_room(name, moderator)
+        term = " ".join(term.split())
+        if not term or len(term) > 500:
+            raise ChatError("bad_blocked_term", "A blocked term has 1 to 500 characters.")
+        if not await self.store.set_blocked_term(room.channel_id, term, present,
+                                                 moderator_id=moderator.id):
+            state = "already" if present else "not"
+            raise ChatError("bad_blocked_term", f"{term!r} is {state} a blocked term.")
+        await self._publish(name, state={"k": "term", "t": term, "p": present})
+        return f"{term!r} is {'now' if present else 'no longer'} a blocked term."
+
+    async def set_color(self, user: ChatUser, color: str) -> ChatUser:
+        """Set a user's name color (#RRGGBB or a Twitch color name)."""
+        if user.id is None:
+            raise ChatError("no_permission", "Log in to choose a color.")
+        value = NAMED_COLORS.get(color.lower().replace("_", ""), color)
+        if not re.fullmatch(r"#[0-9A-Fa-f]{6}", value):
+            raise ChatError("usage_color",
+                            "Usage: /color <color> (#RRGGBB or e.g. Blue, Coral, HotPink)")
+        value = value.upper()
+        await self.store.set_color(user.id, value)
+        updated = dataclasses.replace(user, color=value)
+        for room in self.rooms.values():
+            for member in room.members.values():
+                if member.user.id == user.id:
+                    member.user = updated
+        return updated
+
     async def usernotice(
         self, name: str, msg_id: str, system_msg: str, tags: dict[str, str], text: str = ""
     ) -> None:
@@ -563,6 +603,8 @@ class ChatService:
         elif kind == "modes":
             for key, value in state["m"].items():
                 setattr(snap, key, value)
+        elif kind == "term":
+            (snap.blocked_terms.add if state["p"] else snap.blocked_terms.discard)(state["t"])
         elif kind == "role":
             target = snap.moderators if state["r"] == "moderator" else snap.vips
             (target.add if state["p"] else target.discard)(state["u"])

@@ -372,6 +372,11 @@ class ChatSession:
                 await svc.set_modes(name, me, emote_only=word == "emoteonly")
             elif word in ("uniquechat", "uniquechatoff", "r9kbeta", "r9kbetaoff"):
                 await svc.set_modes(name, me, r9k=not word.endswith("off"))
+            elif word == "color":
+                if not args:
+                    raise ChatError("usage_color", "Usage: /color <color>")
+                self.user = await svc.set_color(me, args[0])
+                self.notice(chan, "color_changed", "Your color has been changed.")
             elif word in ("mod", "unmod", "vip", "unvip"):
                 if not args:
                     raise ChatError(f"usage_{word}", f"Usage: /{word} <username>")

@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streamhub.storage.models import (
+    BlockedTerm,
     ChannelRole,
     ChatBan,
     ChatMessage,
@@ -57,6 +58,7 @@ class RoomSnapshot:
     bans: dict[int, float | None] = field(default_factory=dict)  # user id -> expiry (None: ban)
     moderators: set[int] = field(default_factory=set)
     vips: set[int] = field(default_factory=set)
+    blocked_terms: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,43 @@ class ChatStore:
                     snap.moderators.add(role.user_id)
                 elif role.role == "vip":
                     snap.vips.add(role.user_id)
+            snap.blocked_terms = set(await s.scalars(
+                select(BlockedTerm.term).where(BlockedTerm.channel_id == channel.id)
+            ))
         return snap
+
+    async def has_chatted(self, channel_id: int, user_id: int) -> bool:
+        """Whether the user ever sent a message in this channel (for `first-msg`)."""
+        async with self._sessions() as s:
+            found = await s.scalar(
+                select(ChatMessage.id).where(
+                    ChatMessage.channel_id == channel_id, ChatMessage.user_id == user_id
+                ).limit(1)
+            )
+        return found is not None
+
+    async def set_color(self, user_id: int, color: str) -> None:
+        async with self._sessions() as s, s.begin():
+            await s.execute(update(User).where(User.id == user_id).values(chat_color=color))
+
+    async def set_blocked_term(
+        self, channel_id: int, term: str, present: bool, *, moderator_id: int | None
+    ) -> bool:
+        async with self._sessions() as s, s.begin():
+            existing = await s.scalar(select(BlockedTerm).where(
+                BlockedTerm.channel_id == channel_id, BlockedTerm.term == term))
+            if present == (existing is not None):
+                return False
+            if present:
+                s.add(BlockedTerm(channel_id=channel_id, term=term, moderator_id=moderator_id))
+            else:
+                await s.delete(existing)
+            s.add(ModerationAction(
+                channel_id=channel_id, moderator_id=moderator_id,
+                action="add_blocked_term" if present else "remove_blocked_term",
+                details=term[:500],
+            ))
+        return True
 
     async def followed_at(self, channel_id: int, user_id: int) -> float | None:
         async with self._sessions() as s:

@@ -166,3 +166,17 @@ class ChatMessage(Base):
 
 
 Index("ix_chat_messages_channel_sent", ChatMessage.channel_id, ChatMessage.sent_at)
+
+
+class BlockedTerm(Base):
+    """A term a channel does not allow in its chat."""
+
+    __tablename__ = "chat_blocked_terms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    term: Mapped[str] = mapped_column(String(500))
+    moderator_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )

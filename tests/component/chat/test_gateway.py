@@ -492,3 +492,22 @@ async def test_factory_that_closes_gets_on_close() -> None:
         writer.close()
     finally:
         await gw.close()
+
+
+async def test_ws_close_waits_for_the_client_then_times_out() -> None:
+    handlers = Handlers()
+    gw = ChatGateway(handlers, close_timeout=0.2)
+    await gw.start()
+    try:
+        reader, writer, _ = await raw_ws(gw.ws_port)
+        await until(lambda: len(handlers.all) == 1)
+        handlers.all[0].conn.close("bye")
+        opcode, payload = await asyncio.wait_for(read_frame(reader), 5)
+        assert (opcode, payload) == (8, struct.pack("!H", 1000) + b"bye")
+        writer.write(masked_frame(0x1, b"PRIVMSG #c :too late\r\n"))  # ignored while closing
+        # The client never answers the close frame: the server gives up after 0.2 s.
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert handlers.all[0].lines == [] and handlers.all[0].closed == ["bye"]
+        writer.close()
+    finally:
+        await gw.close()

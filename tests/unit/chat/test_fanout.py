@@ -267,6 +267,34 @@ def test_flush_throttle_burst_then_one_per_interval() -> None:
     assert throttle.slot(5.0, 0.1) == 5.0
 
 
+async def test_overlong_flush_is_followed_by_a_pause() -> None:
+    clock = [100.0]
+    room = FanoutRoom("room", loop_time=lambda: clock[0], quiet_threshold=5,
+                      base_interval=0.05, max_interval=0.05)
+    sub = FakeSub("tcp")
+
+    def slow_write() -> None:
+        clock[0] += 0.04  # this flush takes 40 ms of a 50 ms interval
+
+    sub.on_write = slow_write
+    room.add(sub)
+    room.deliver(privmsg("one"))
+    await asyncio.sleep(0)
+    assert len(sub.writes) == 1 and room.stats.last_flush_s == pytest.approx(0.04)
+    room.deliver(privmsg("two"))  # burst credit left, but flushing must stay <= 50 %
+    await asyncio.sleep(0)
+    assert len(sub.writes) == 1
+    await until(lambda: len(sub.writes) == 2)
+
+
+def test_flush_throttle_hold_keeps_burst_credit() -> None:
+    throttle = FlushThrottle(3)
+    throttle.book(throttle.slot(0.0, 0.1), 0.0, 0.1)
+    throttle.hold(0.05)
+    assert throttle.slot(0.0, 0.1) == 0.05
+    assert throttle.slot(0.06, 0.1) == 0.06  # credit for the burst is still there
+
+
 def test_interval_follows_node_budget() -> None:
     budget = WriteBudget(1000.0)
     room_a = FanoutRoom("a", budget=budget, base_interval=0.05, max_interval=0.25)
