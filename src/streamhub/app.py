@@ -66,7 +66,7 @@ class Node:
             RedisBus(settings.redis_url, logger=self.log.getChild("bus"))
             if settings.redis_url else MemoryBus(logger=self.log.getChild("bus"))
         )
-        budget = WriteBudget(100_000.0)
+        budget = WriteBudget(50_000.0)  # about half a core of socket writes (bench/chat)
         chat_log = self.log.getChild("chat")
         self.chat = ChatService(
             store=ChatStore(sessions, logger=chat_log),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
@@ -74,7 +75,7 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 async def nodes(redis_server: RedisServer) -> AsyncIterator[tuple[RedisBus, RedisBus]]:
     # A fresh channel prefix per test keeps tests apart on the shared server.
-    prefix = f"test:{id(object())}:"
+    prefix = f"test:{uuid.uuid4().hex}:"
     one = RedisBus(redis_server.url, channel_prefix=prefix, backoff_initial=0.02,
                    backoff_max=0.2, health_interval=0.5)
     two = RedisBus(redis_server.url, channel_prefix=prefix, backoff_initial=0.02,
