@@ -35,6 +35,8 @@ class Bound:
     rtmp_port: int
     chat_ws_port: int
     chat_irc_port: int
+    chat_wss_port: int | None = None
+    chat_ircs_port: int | None = None
 
     def public(self, public_host: str | None) -> tuple[str, str]:
         host = public_host or ("127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host)
@@ -85,9 +87,12 @@ class Node:
             self.chat_sessions.add(session)
             return session
 
+        tls = settings.chat_tls_context()
         self.chat_gateway = ChatGateway(
             new_session, host=settings.host, ws_port=settings.chat_ws_port,
             irc_port=settings.chat_irc_port, logger=self.log.getChild("chat.gateway"),
+            tls=tls, wss_port=settings.chat_wss_port if tls else None,
+            ircs_port=settings.chat_ircs_port if tls else None,
         )
         self._keepalive: asyncio.Task[None] | None = None
         self._http: uvicorn.Server | None = None
@@ -121,9 +126,12 @@ class Node:
             if self._http_task.done():
                 self._http_task.result()
             await asyncio.sleep(0.02)
+        tls = self.settings.chat_tls_cert is not None
         self.bound = Bound(
             self.settings.host, sock.getsockname()[1], self.rtmp.port,
             self.chat_gateway.ws_port, self.chat_gateway.irc_port,
+            self.chat_gateway.wss_port if tls else None,
+            self.chat_gateway.ircs_port if tls else None,
         )
         web, rtmp = self.bound.public(self.settings.public_host)
         self.log.info("http listening on %s", web)

@@ -156,9 +156,11 @@ async def _serve(settings: Settings) -> int:
     lines.append("")
     print("\n".join(lines), flush=True)
     # One machine-readable line for scripts and tests.
-    print(json.dumps({"event": "ready", "http_port": bound.http_port,
-                      "rtmp_port": bound.rtmp_port, "chat_ws_port": bound.chat_ws_port,
-                      "chat_irc_port": bound.chat_irc_port}), flush=True)
+    ready = {"event": "ready", "http_port": bound.http_port, "rtmp_port": bound.rtmp_port,
+             "chat_ws_port": bound.chat_ws_port, "chat_irc_port": bound.chat_irc_port}
+    if bound.chat_wss_port is not None:
+        ready.update(chat_wss_port=bound.chat_wss_port, chat_ircs_port=bound.chat_ircs_port)
+    print(json.dumps(ready), flush=True)
     await stop.wait()
     await node.stop()
     return 0

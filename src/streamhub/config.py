@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,8 +51,10 @@ class Settings(BaseModel):
     chat_ws_port: int = Field(default=8081, ge=0, le=65535)
     chat_irc_port: int = Field(default=6667, ge=0, le=65535)
     redis_url: str | None = None
-    chat_tls_cert: Path | None = None
+    chat_tls_cert: Path | None = None  # PEM certificate (chain); enables wss:// and TLS IRC
     chat_tls_key: Path | None = None
+    chat_wss_port: int = Field(default=8443, ge=0, le=65535)
+    chat_ircs_port: int = Field(default=6697, ge=0, le=65535)
     chat_keepalive: float = Field(default=240.0, gt=0)
     chat_auth_limit: int = Field(default=50, ge=1)  # logins + JOINs per 10 s per client IP
     database_url: str | None = None
@@ -103,6 +106,19 @@ class Settings(BaseModel):
         if len(set(names)) != len(names) or "source" in names:
             raise ValueError("rendition names must be unique and not 'source'")
         return value
+
+    def chat_tls_context(self) -> ssl.SSLContext | None:
+        """The server TLS context for chat, or None when no certificate is configured."""
+        if self.chat_tls_cert is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ctx.load_cert_chain(self.chat_tls_cert, self.chat_tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"STREAMHUB_CHAT_TLS_CERT/KEY: cannot load {self.chat_tls_cert}: {exc}"
+            ) from None
+        return ctx
 
     @property
     def resolved_database_url(self) -> str:

@@ -49,6 +49,8 @@ class NodeProcess:
             "STREAMHUB_RTMP_PORT": "0",
             "STREAMHUB_CHAT_WS_PORT": "0",
             "STREAMHUB_CHAT_IRC_PORT": "0",
+            "STREAMHUB_CHAT_WSS_PORT": "0",
+            "STREAMHUB_CHAT_IRCS_PORT": "0",
             "STREAMHUB_X264_PRESET": "ultrafast",
             "STREAMHUB_DEMO_USER": "",
             "PYTHONUNBUFFERED": "1",
@@ -68,6 +70,7 @@ class NodeProcess:
         self.rtmp_port = 0
         self.chat_ws_port = 0
         self.chat_irc_port = 0
+        self.ready: dict[str, Any] = {}
         self.stdout_lines: list[str] = []
         ready = threading.Event()
 
@@ -80,14 +83,16 @@ class NodeProcess:
                     self.http_port, self.rtmp_port = info["http_port"], info["rtmp_port"]
                     self.chat_ws_port = info["chat_ws_port"]
                     self.chat_irc_port = info["chat_irc_port"]
+                    self.ready = info
                     ready.set()
 
         threading.Thread(target=read, daemon=True).start()
         deadline = time.monotonic() + 120
         while not ready.wait(0.2):
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = self.log()
                 self.stop()
-                raise RuntimeError(f"node did not start:\n{self.log()}")
+                raise RuntimeError(f"node did not start:\n{log}")
         self.http = httpx.Client(base_url=self.base_url, timeout=30)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
 
 import websockets
@@ -28,18 +29,23 @@ class IrcClient:
         self.subprotocol: str | None = None
 
     @classmethod
-    async def tcp(cls, port: int, host: str = "127.0.0.1") -> IrcClient:
+    async def tcp(
+        cls, port: int, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> IrcClient:
         self = cls()
-        reader, self._writer = await asyncio.open_connection(host, port)
+        reader, self._writer = await asyncio.open_connection(host, port, ssl=tls)
         self._task = asyncio.create_task(self._read_tcp(reader))
         return self
 
     @classmethod
-    async def ws(cls, port: int, host: str = "127.0.0.1") -> IrcClient:
+    async def ws(
+        cls, port: int, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> IrcClient:
         self = cls()
+        scheme = "wss" if tls is not None else "ws"
         self._ws = await websockets.connect(
-            f"ws://{host}:{port}/", subprotocols=["irc"], compression=None,  # type: ignore[list-item]
-            open_timeout=30,
+            f"{scheme}://{host}:{port}/", subprotocols=["irc"],  # type: ignore[list-item]
+            compression=None, open_timeout=30, ssl=tls,
         )
         self.subprotocol = self._ws.subprotocol
         self._task = asyncio.create_task(self._read_ws())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol, cast
 
@@ -495,6 +496,9 @@ class ChatGateway:
         max_write_buffer: int = 1 << 20,
         ws_max_message: int = 64 * 1024,
         reuse_port: bool = False,
+        tls: ssl.SSLContext | None = None,
+        wss_port: int | None = None,
+        ircs_port: int | None = None,
         handshake_timeout: float = 10.0,
         close_timeout: float = 5.0,
         backlog: int = 1024,
@@ -502,6 +506,9 @@ class ChatGateway:
         self._factory = handler_factory
         self._host = host
         self._ports = {"ws": ws_port, "tcp": irc_port}
+        if tls is not None:  # TLS listeners (wss://, ircs://) beside the plain ones
+            self._ports.update({"wss": wss_port, "ircs": ircs_port})
+        self._tls = tls
         self.log = logger or logging.getLogger(__name__)
         self.max_line_bytes = max_line_bytes
         self.max_connections = max_connections
@@ -528,6 +535,16 @@ class ChatGateway:
         return self._bound_port("tcp")
 
     @property
+    def wss_port(self) -> int:
+        """The TLS WebSocket port (only with a `tls` context)."""
+        return self._bound_port("wss")
+
+    @property
+    def ircs_port(self) -> int:
+        """The TLS IRC port (only with a `tls` context)."""
+        return self._bound_port("ircs")
+
+    @property
     def connections(self) -> int:
         """Open sockets, including WebSocket handshakes in progress."""
         return len(self._conns)
@@ -549,6 +566,8 @@ class ChatGateway:
         factories: dict[str, Callable[[], asyncio.Protocol]] = {
             "ws": lambda: _WsConnection(self),
             "tcp": lambda: _TcpConnection(self),
+            "wss": lambda: _WsConnection(self),
+            "ircs": lambda: _TcpConnection(self),
         }
         try:
             for kind, port in self._ports.items():
@@ -557,6 +576,7 @@ class ChatGateway:
                 self._servers[kind] = await loop.create_server(
                     factories[kind], self._host, port,
                     reuse_port=self._reuse_port or None, backlog=self._backlog,
+                    ssl=self._tls if kind in ("wss", "ircs") else None,
                 )
                 self.log.info("chat %s listening on %s:%d", kind, self._host,
                               self._bound_port(kind))
