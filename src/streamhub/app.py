@@ -15,6 +15,7 @@ from streamhub.channels.tokens import TokenService
 from streamhub.chat.bus import Bus, MemoryBus, RedisBus
 from streamhub.chat.fanout import FanoutRoom, WriteBudget
 from streamhub.chat.gateway import ChatGateway, Connection
+from streamhub.chat.http import chat_routes
 from streamhub.chat.ratelimit import ChatRateLimiter, Limit, RateLimits
 from streamhub.chat.service import ChatService
 from streamhub.chat.session import ChatSession
@@ -23,6 +24,7 @@ from streamhub.config import Settings
 from streamhub.delivery.origin import build_http_app
 from streamhub.ingest.hub import LiveHub
 from streamhub.ingest.server import RtmpServer
+from streamhub.storage.blobs import LocalBlobStore
 from streamhub.storage.db import make_engine, migrate, sessionmaker
 
 
@@ -62,12 +64,12 @@ class Node:
         self.rtmp = RtmpServer(
             self.hub, host=settings.host, port=settings.rtmp_port, logger=self.log.getChild("rtmp")
         )
-        self.http_app = build_http_app(settings=settings, hub=self.hub, channels=self.channels)
         # chat: one bus (in-process, or Redis across nodes), rooms sharing one write budget
         self.bus: Bus = (
             RedisBus(settings.redis_url, logger=self.log.getChild("bus"))
             if settings.redis_url else MemoryBus(logger=self.log.getChild("bus"))
         )
+        self.blobs = LocalBlobStore(settings.data_dir / "blobs")
         budget = WriteBudget(50_000.0)  # about half a core of socket writes (bench/chat)
         chat_log = self.log.getChild("chat")
         self.chat = ChatService(
@@ -75,6 +77,11 @@ class Node:
             bus=self.bus,
             logger=chat_log,
             fanout_factory=lambda name: FanoutRoom(name, budget=budget, logger=chat_log),
+            blobs=self.blobs,
+        )
+        self.http_app = build_http_app(
+            settings=settings, hub=self.hub, channels=self.channels,
+            extra_routes=chat_routes(self.chat, self.tokens, self.blobs),
         )
         self.chat_sessions: set[ChatSession] = set()
         auth_limits = ChatRateLimiter(RateLimits(join_auth=Limit(settings.chat_auth_limit, 10.0)))
@@ -103,6 +110,7 @@ class Node:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         if run_migrations:
             await migrate(self.settings.resolved_database_url)
+        await self.chat.start()
         await self.rtmp.start()
         await self.chat_gateway.start()
         self._keepalive = asyncio.create_task(self._chat_keepalive())

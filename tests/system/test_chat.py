@@ -357,3 +357,55 @@ async def test_graceful_shutdown_sends_reconnect(
         if c is not None:
             await c.close()
         n.stop()
+
+
+async def test_channel_emotes_upload_and_use(
+    node: NodeProcess, people: dict[str, Chatter], clients: list[IrcClient]
+) -> None:
+    from streamhub.chat.emoteart import badge_png
+
+    owner, viewer = people["streamer"], people["viewer1"]
+    png = badge_png("streamerHype")
+    url = "/api/chat/emotes/streamer/streamerHype"
+
+    def auth(c: Chatter) -> dict[str, str]:
+        return {"Authorization": f"Bearer {c.token}"}
+
+    assert node.http.put(url, content=png).status_code == 401
+    assert node.http.put(url, content=png, headers=auth(viewer)).status_code == 403
+    bad = node.http.put(url, content=b"<svg/onload=alert(1)>", headers=auth(owner))
+    assert bad.status_code == 400 and "PNG" in bad.json()["message"]
+    big = node.http.put(url, content=b"\x89PNG" + b"\0" * (1 << 20), headers=auth(owner))
+    assert big.status_code == 413
+    made = node.http.put(url, content=png, headers=auth(owner))
+    assert made.status_code == 201, made.text
+    emote = made.json()["data"][0]
+    assert emote["name"] == "streamerHype" and emote["tier"] == 0
+    sub_only = node.http.put("/api/chat/emotes/streamer/streamerVIP?tier=1",
+                             content=badge_png("vip"), headers=auth(owner))
+    assert sub_only.status_code == 201
+    dup = node.http.put(url, content=png, headers=auth(owner))
+    assert dup.status_code == 400
+    img = node.http.get(emote["url"])
+    assert img.content == png and img.headers["content-type"] == "image/png"
+    assert "immutable" in img.headers["cache-control"]
+    listed = node.http.get("/api/chat/emotes/streamer").json()["data"]
+    assert {e["name"] for e in listed} == {"streamerHype", "streamerVIP"}
+    kappa = next(e for e in node.http.get("/api/chat/emotes").json()["data"]
+                 if e["name"] == "Kappa")
+    assert node.http.get(kappa["url"]).content.startswith(b"\x89PNG")
+    # in chat: the new emote resolves; the subscriber emote stays text for a non-subscriber
+    sender = await connect(node, clients, viewer)
+    watcher = await connect(node, clients, "justinfan8080")
+    await sender.send("PRIVMSG #streamer :streamerHype streamerVIP Kappa")
+    got = await watcher.expect(lambda m: m.command == "PRIVMSG" and "streamerHype" in m.params[-1])
+    assert got.tags["emotes"] == f"{emote['id']}:0-11/25:25-29"
+    # removal
+    assert node.http.delete(url, headers=auth(viewer)).status_code == 403
+    assert node.http.delete(url, headers=auth(owner)).status_code == 204
+    assert node.http.get(emote["url"]).status_code == 404
+    await sender.send("PRIVMSG #streamer :streamerHype again")
+    got = await watcher.expect(lambda m: m.command == "PRIVMSG" and m.params[-1].endswith("again"))
+    assert got.tags["emotes"] == ""
+    badges = {b["set_id"] for b in node.http.get("/api/chat/badges").json()["data"]}
+    assert {"broadcaster", "moderator", "vip", "subscriber", "founder", "bits"} <= badges

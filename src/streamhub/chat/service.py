@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streamhub.chat.bus import Bus
+from streamhub.chat.emoteart import badge_png
 from streamhub.chat.emotes import find_emotes, format_emotes_tag, is_emote_only
 from streamhub.chat.events import Category, RoomEvent, Subscriber
 from streamhub.chat.fanout import FanoutRoom
+from streamhub.chat.images import ImageError, probe_image
 from streamhub.chat.ratelimit import ChatRateLimiter
 from streamhub.chat.rules import (
     History,
@@ -35,14 +37,22 @@ from streamhub.chat.rules import (
     check_message,
     normalize_for_r9k,
 )
-from streamhub.chat.store import ChatStore, ChatterIdentity, RoomSnapshot, StoredMessage
+from streamhub.chat.store import (
+    ChatStore,
+    ChatterIdentity,
+    EmoteInfo,
+    RoomSnapshot,
+    StoredMessage,
+)
 from streamhub.protocols.irc.message import Message
+from streamhub.storage.blobs import BlobStore
 
 SERVER = "tmi.twitch.tv"
-GLOBAL_EMOTES: dict[str, str] = {
+GLOBAL_EMOTES: dict[str, str] = {  # seeded into the emotes table (with drawn images)
     "Kappa": "25", "PogChamp": "305954156", "LUL": "425618", "<3": "9", "BibleThump": "86",
     "Kreygasm": "41", "ResidentSleeper": "245", "SeemsGood": "64138", "HeyGuys": "30259",
 }
+EMOTE_CODE = re.compile(r"^[A-Za-z0-9_]{2,32}$")
 NAMED_COLORS = {
     "blue": "#0000FF", "blueviolet": "#8A2BE2", "cadetblue": "#5F9EA0", "chocolate": "#D2691E",
     "coral": "#FF7F50", "dodgerblue": "#1E90FF", "firebrick": "#B22222", "goldenrod": "#DAA520",
@@ -165,6 +175,7 @@ class ChatService:
         subscriptions: SubscriptionLookup | None = None,
         clock: Callable[[], float] = time.time,
         fanout_factory: Callable[[str], FanoutRoom] = FanoutRoom,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -177,6 +188,30 @@ class ChatService:
         self.limits = ChatRateLimiter()
         self._outbox: asyncio.Queue[tuple[str, bytes, asyncio.Future[None]]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
+        self._blobs = blobs
+        self.global_emotes: dict[str, EmoteInfo] = {}
+
+    async def start(self) -> None:
+        """Load the global emotes, seeding the built-in set (with images) on first start."""
+        found = {e.code: e for e in await self.store.emotes_of(None)}
+        for code, emote_id in GLOBAL_EMOTES.items():
+            if code in found:
+                continue
+            png = badge_png(code)
+            info = EmoteInfo(emote_id, code, None, 0, "png", 56, 56)
+            if self._blobs is not None:
+                await self._blobs.put(f"emotes/{emote_id}", png)
+            with contextlib.suppress(ValueError):  # another node seeded it meanwhile
+                await self.store.add_emote(info, moderator_id=None)
+            found[code] = info
+        self.global_emotes = found
+
+    def usable_emotes(self, room: Room, member: Member) -> dict[str, str]:
+        """code -> id of every emote this member may use in this room."""
+        tier = member.subscription[0] if member.subscription else 0
+        codes = {code: e.id for code, e in self.global_emotes.items()}
+        codes.update({code: e.id for code, e in room.snap.emotes.items() if e.tier <= tier})
+        return codes
 
     # ---- rooms ----
 
@@ -300,7 +335,8 @@ class ChatService:
         uid = user.id
         remaining = room.ban_remaining(uid, now)
         privileged = uid == room.channel_id or uid in room.snap.moderators
-        emote_ids = find_emotes(text, GLOBAL_EMOTES)
+        usable = self.usable_emotes(room, member)
+        emote_ids = find_emotes(text, usable)
         sender = Sender(
             user_id=str(uid), is_broadcaster=uid == room.channel_id,
             is_mod=uid in room.snap.moderators, is_vip=uid in room.snap.vips,
@@ -316,7 +352,7 @@ class ChatService:
         )
         refusal: Refusal | None = check_message(
             text, modes=room.modes(), sender=sender, history=history, now=now,
-            emote_only_ok=is_emote_only(text, GLOBAL_EMOTES), channel=f"#{name}",
+            emote_only_ok=is_emote_only(text, usable), channel=f"#{name}",
             blocked_terms=room.snap.blocked_terms,
         )
         if refusal is not None:
@@ -508,6 +544,49 @@ class ChatService:
         await self._publish(name, state={"k": "term", "t": term, "p": present})
         return f"{term!r} is {'now' if present else 'no longer'} a blocked term."
 
+    async def add_emote(
+        self, name: str, actor: ChatUser, code: str, image: bytes, *, tier: int = 0
+    ) -> EmoteInfo:
+        """Upload a channel emote (broadcaster only); tier > 0 limits it to subscribers."""
+        room = await self.open_room(name)
+        if room is None:
+            raise ChatError("msg_channel_suspended", "This channel does not exist.")
+        if actor.id != room.channel_id:
+            raise ChatError("no_permission", "Only the broadcaster can upload emotes.")
+        if not EMOTE_CODE.fullmatch(code):
+            raise ChatError("bad_emote_code", "An emote code has 2-32 letters, digits or _.")
+        if code in self.global_emotes or code in room.snap.emotes:
+            raise ChatError("bad_emote_code", f"The emote code {code} is already in use.")
+        if tier not in (0, 1, 2, 3):
+            raise ChatError("bad_emote_tier", "tier must be 0 (everyone) or 1-3 (subscribers).")
+        try:
+            img = probe_image(image)
+        except ImageError as exc:
+            raise ChatError("bad_emote_image", str(exc)) from None
+        if self._blobs is None:
+            raise ChatError("emotes_unavailable", "This node has no storage for emotes.")
+        info = EmoteInfo(f"emotesv2_{uuid.uuid4().hex[:24]}", code, room.channel_id, tier,
+                         img.format, img.width, img.height)
+        await self._blobs.put(f"emotes/{info.id}", image)
+        try:
+            await self.store.add_emote(info, moderator_id=actor.id)
+        except ValueError:
+            await self._blobs.delete(f"emotes/{info.id}")
+            raise ChatError("bad_emote_code", f"The emote code {code} is already in use.") from None
+        await self._publish(name, state={"k": "emote", "e": dataclasses.asdict(info), "p": True})
+        return info
+
+    async def remove_emote(self, name: str, actor: ChatUser, code: str) -> None:
+        room = await self.open_room(name)
+        if room is None or actor.id != room.channel_id:
+            raise ChatError("no_permission", "Only the broadcaster can remove emotes.")
+        info = await self.store.remove_emote(room.channel_id, code, moderator_id=actor.id)
+        if info is None:
+            raise ChatError("bad_emote_code", f"There is no emote {code}.")
+        if self._blobs is not None:
+            await self._blobs.delete(f"emotes/{info.id}")
+        await self._publish(name, state={"k": "emote", "e": dataclasses.asdict(info), "p": False})
+
     async def set_color(self, user: ChatUser, color: str) -> ChatUser:
         """Set a user's name color (#RRGGBB or a Twitch color name)."""
         if user.id is None:
@@ -603,6 +682,12 @@ class ChatService:
         elif kind == "modes":
             for key, value in state["m"].items():
                 setattr(snap, key, value)
+        elif kind == "emote":
+            emote = EmoteInfo(**state["e"])
+            if state["p"]:
+                snap.emotes[emote.code] = emote
+            else:
+                snap.emotes.pop(emote.code, None)
         elif kind == "term":
             (snap.blocked_terms.add if state["p"] else snap.blocked_terms.discard)(state["t"])
         elif kind == "role":

@@ -17,6 +17,7 @@ from streamhub.storage.models import (
     ChatBan,
     ChatMessage,
     ChatSettings,
+    Emote,
     Follow,
     ModerationAction,
     User,
@@ -45,6 +46,27 @@ class ChatterIdentity:
     color: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class EmoteInfo:
+    id: str
+    code: str
+    channel_id: int | None
+    tier: int  # 0: everyone; 1..3: subscribers of at least that tier
+    format: str
+    width: int
+    height: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.code, "tier": self.tier, "format": self.format,
+                "width": self.width, "height": self.height, "url": f"/emotes/{self.id}",
+                "channel_id": self.channel_id}
+
+
+def _emote(row: Emote) -> EmoteInfo:
+    return EmoteInfo(row.id, row.code, row.channel_id, row.tier, row.format, row.width,
+                     row.height)
+
+
 @dataclass(slots=True)
 class RoomSnapshot:
     """Everything a node needs to enforce a room's rules, loaded when the room opens."""
@@ -59,6 +81,7 @@ class RoomSnapshot:
     moderators: set[int] = field(default_factory=set)
     vips: set[int] = field(default_factory=set)
     blocked_terms: set[str] = field(default_factory=set)
+    emotes: dict[str, EmoteInfo] = field(default_factory=dict)  # code -> emote
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +140,8 @@ class ChatStore:
                     snap.moderators.add(role.user_id)
                 elif role.role == "vip":
                     snap.vips.add(role.user_id)
+            snap.emotes = {e.code: _emote(e) for e in await s.scalars(
+                select(Emote).where(Emote.channel_id == channel.id))}
             snap.blocked_terms = set(await s.scalars(
                 select(BlockedTerm.term).where(BlockedTerm.channel_id == channel.id)
             ))
@@ -131,6 +156,45 @@ class ChatStore:
                 ).limit(1)
             )
         return found is not None
+
+    async def add_emote(self, emote: EmoteInfo, *, moderator_id: int | None) -> None:
+        async with self._sessions() as s, s.begin():
+            taken = await s.scalar(select(Emote.id).where(
+                Emote.channel_id == emote.channel_id, Emote.code == emote.code))
+            if taken is not None:
+                raise ValueError(f"emote {emote.code} already exists")
+            s.add(Emote(id=emote.id, channel_id=emote.channel_id, code=emote.code,
+                        tier=emote.tier, format=emote.format, width=emote.width,
+                        height=emote.height))
+            if emote.channel_id is not None:
+                s.add(ModerationAction(channel_id=emote.channel_id, moderator_id=moderator_id,
+                                       action="add_emote", details=emote.code))
+
+    async def remove_emote(
+        self, channel_id: int, code: str, *, moderator_id: int | None
+    ) -> EmoteInfo | None:
+        async with self._sessions() as s, s.begin():
+            row = await s.scalar(select(Emote).where(
+                Emote.channel_id == channel_id, Emote.code == code))
+            if row is None:
+                return None
+            info = _emote(row)
+            await s.delete(row)
+            s.add(ModerationAction(channel_id=channel_id, moderator_id=moderator_id,
+                                   action="remove_emote", details=code))
+        return info
+
+    async def emote(self, emote_id: str) -> EmoteInfo | None:
+        async with self._sessions() as s:
+            row = await s.get(Emote, emote_id)
+        return None if row is None else _emote(row)
+
+    async def emotes_of(self, channel_id: int | None) -> list[EmoteInfo]:
+        async with self._sessions() as s:
+            cond = Emote.channel_id.is_(None) if channel_id is None else (
+                Emote.channel_id == channel_id)
+            return [_emote(r) for r in await s.scalars(select(Emote).where(cond)
+                                                          .order_by(Emote.code))]
 
     async def set_color(self, user_id: int, color: str) -> None:
         async with self._sessions() as s, s.begin():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -12,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
@@ -40,7 +41,10 @@ class UserLookup(Protocol):
     async def get_user(self, login: str) -> UserInfo | None: ...
 
 
-def build_http_app(*, settings: Settings, hub: LiveHub, channels: UserLookup) -> Starlette:
+def build_http_app(
+    *, settings: Settings, hub: LiveHub, channels: UserLookup,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
     """The node's HTTP surface; every handler closes over the services it needs."""
     templates = Jinja2Templates(directory=str(WEB / "templates"))
 
@@ -160,13 +164,14 @@ def build_http_app(*, settings: Settings, hub: LiveHub, channels: UserLookup) ->
         Route("/hls/{login}/{session}/{rendition}/index.m3u8", media_playlist),
         Route("/hls/{login}/{session}/{rendition}/{file}", media_file),
         Mount("/static", app=StaticFiles(directory=str(WEB / "static")), name="static"),
+        *extra_routes,
         Route("/{login}", watch),
     ]
     middleware = [
         Middleware(
             CORSMiddleware,
             allow_origins=["*"],
-            allow_methods=["GET", "HEAD", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "OPTIONS", "PUT", "DELETE"],
             allow_headers=["*"],
             expose_headers=["Content-Length", "Age", "Date"],
             max_age=86400,
