@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -29,6 +29,12 @@ from streamhub.ingest.hub import LiveHub, LiveStream
 from streamhub.packaging import PackagerError, RenditionPackager
 
 WEB = Path(__file__).resolve().parent.parent / "web"
+# hls.js: copied into static/vendor by `make install`; a source checkout with node_modules
+# (npm ci) works without that step.
+HLSJS_CANDIDATES = (
+    WEB / "static" / "vendor" / "hls.min.js",
+    WEB.parents[2] / "node_modules" / "hls.js" / "dist" / "hls.min.js",
+)
 M3U8 = "application/vnd.apple.mpegurl"
 _MEDIA_FILE = re.compile(
     r"^(?:init-(\d{1,9})\.mp4|seg-(\d{1,12})\.m4s|part-(\d{1,12})-(\d{1,4})\.m4s)$"
@@ -146,6 +152,13 @@ def build_http_app(
             {"login": user.login, "display_name": user.display_name, "title": ""},
         )
 
+    async def hlsjs(_request: Request) -> Response:
+        for path in HLSJS_CANDIDATES:
+            if path.is_file():
+                return FileResponse(path, media_type="text/javascript",
+                                    headers={"Cache-Control": "public, max-age=3600"})
+        return PlainTextResponse("hls.js is not installed: run `make install` (npm ci)", 404)
+
     async def health(_request: Request) -> Response:
         return JSONResponse({"ok": True, "live": len(hub.streams())})
 
@@ -163,6 +176,7 @@ def build_http_app(
         Route("/hls/{login}/master.m3u8", master),
         Route("/hls/{login}/{session}/{rendition}/index.m3u8", media_playlist),
         Route("/hls/{login}/{session}/{rendition}/{file}", media_file),
+        Route("/static/vendor/hls.min.js", hlsjs),
         Mount("/static", app=StaticFiles(directory=str(WEB / "static")), name="static"),
         *extra_routes,
         Route("/{login}", watch),

@@ -244,6 +244,11 @@ class _PipelineSink:
         # ffmpeg's output starts at media time 0 = the keyframe ingested at anchor_wall.
         self._packager.set_media_epoch(anchor_wall)
 
+    def on_epoch(self, epoch: float) -> None:
+        # Later segments' PROGRAM-DATE-TIME use the refined ingest clock.
+        if self._stream.packager is self._packager and self._stream.state != "offline":
+            self._packager.set_media_epoch(epoch)
+
     def on_output(self, name: str, data: bytes) -> None:
         stream = self._stream
         current = stream.publisher

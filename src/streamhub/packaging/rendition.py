@@ -186,7 +186,9 @@ class RenditionPackager:
         """Media time 0 of the current producer was ingested at ``wallclock`` (POSIX s).
 
         When the producer's timestamps start at the ingest's, this makes PROGRAM-DATE-TIME
-        the ingest wall clock of each segment's first frame. Call after :meth:`discontinuity`.
+        the ingest wall clock of each segment's first frame. Call after :meth:`discontinuity`;
+        calling it again refines the mapping for segments that start afterwards (listed
+        segments keep their PROGRAM-DATE-TIME).
         """
         self._anchor = (0.0, wallclock)
 

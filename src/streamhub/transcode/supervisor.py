@@ -26,6 +26,7 @@ TAG_AUDIO = 8
 TAG_VIDEO = 9
 TAG_SCRIPT = 18
 MAX_QUEUED_TAGS = 3000
+EPOCH_STEP = 0.02  # report epoch refinements of at least 20 ms
 
 
 class TranscodeSink(Protocol):
@@ -36,6 +37,9 @@ class TranscodeSink(Protocol):
 
     def on_output(self, name: str, data: bytes) -> None:
         """Bytes of the fMP4 stream of output `name` from the current instance."""
+
+    def on_epoch(self, epoch: float) -> None:
+        """A better estimate of the wall-clock time of media time 0 (it only decreases)."""
 
 
 @dataclass(slots=True)
@@ -98,6 +102,10 @@ class Transcoder:
         # The first instance's queue exists before it spawns, so no early keyframe is lost.
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._base_ts: int | None = None
+        # Lowest (arrival wall clock - media time) seen since this instance started: an
+        # encoder that starts late and then bursts makes its first frame a poor anchor.
+        self._epoch = 0.0
+        self._reported_epoch = 0.0
         self._generation = 0
         self._stopping = False
         self._last_output = 0.0
@@ -126,11 +134,18 @@ class Transcoder:
             if not (tag_type == TAG_VIDEO and keyframe) or is_avc_sequence_header(payload):
                 return
             self._base_ts = timestamp
-            self._sink.on_start(self._generation, self._clock())
+            self._epoch = self._reported_epoch = self._clock()
+            self._sink.on_start(self._generation, self._epoch)
             queue.put_nowait(self._header_bytes())
         ts = timestamp - self._base_ts
         if ts < 0:
             return
+        epoch = self._clock() - ts / 1000
+        if epoch < self._epoch:
+            self._epoch = epoch
+            if self._reported_epoch - epoch > EPOCH_STEP:
+                self._reported_epoch = epoch
+                self._sink.on_epoch(epoch)
         if queue.qsize() >= MAX_QUEUED_TAGS:
             self.health.dropped_input_tags += 1
             return

@@ -181,3 +181,23 @@ async def test_bandwidth_measured_over_window(stream: Stream) -> None:
     sizes = [len(r.get_segment(i)) * 8 / r.build_model().segments[i].duration for i in (0, 1)]
     assert peak == pytest.approx(max(sizes), abs=1)
     assert min(sizes) - 1 <= avg <= peak
+
+
+def test_refined_media_epoch_applies_to_later_segments(stream: Stream) -> None:
+    p = RenditionPackager("v", window_segments=7)
+    p.set_media_epoch(T0)
+    feeder = Feeder(p, stream)
+    feeder.fragments(12)  # segment 0 complete, segment 1 started
+    first = p.build_model().segments
+    p.set_media_epoch(T0 - 0.5)
+    feeder.rest()
+    p.end()  # closes the last segment (started after the refinement)
+    model = p.build_model()
+    segs = model.segments
+    assert model.media_sequence == 0
+    assert segs[0].program_date_time == first[0].program_date_time == T0
+    later = list(enumerate(segs))[2:]  # list index == msn here
+    assert later and all(
+        s.program_date_time is not None and abs(s.program_date_time - (T0 - 0.5 + 2.0 * msn))
+        < 0.05 for msn, s in later
+    )

@@ -21,8 +21,11 @@
     }
     const hls = new Hls({
       lowLatencyMode: true,
-      liveSyncDurationCount: undefined,
-      maxLiveSyncPlaybackRate: 1.5,
+      // hls.js only speeds up with more than 1 s buffered, which a low-latency stream never
+      // has; the catch-up below does it instead (bench/latency: p50 1.1 s -> 0.64 s).
+      maxLiveSyncPlaybackRate: 1,
+      // each stall would otherwise add a whole second to the target latency for good
+      liveSyncOnStallIncrease: 0.2,
       liveDurationInfinity: true,
       backBufferLength: 30,
       enableWorker: true,
@@ -55,6 +58,18 @@
   function detach() {
     if (state.hls) { state.hls.destroy(); state.hls = null; }
   }
+
+  // Catch up with the live edge: 1.1x while more than 0.1 s behind hls.js' target latency
+  // and at least 0.3 s is buffered; normal speed near the target or when the buffer is thin.
+  setInterval(function () {
+    const hls = state.hls;
+    if (!hls || video.paused) return;
+    const lat = hls.latency, target = hls.targetLatency, b = video.buffered;
+    const ahead = b.length ? b.end(b.length - 1) - video.currentTime : 0;
+    if (!lat || !target) return;
+    if (lat - target > 0.1 && ahead > 0.3) video.playbackRate = 1.1;
+    else if (lat - target < 0.03 || ahead < 0.2) video.playbackRate = 1;
+  }, 250);
 
   quality.addEventListener("change", function () {
     if (state.hls) state.hls.currentLevel = parseInt(quality.value, 10);
