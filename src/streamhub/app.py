@@ -19,6 +19,11 @@ from streamhub.chat.http import chat_routes
 from streamhub.chat.ratelimit import ChatRateLimiter, Limit, RateLimits
 from streamhub.chat.service import ChatService
 from streamhub.chat.session import ChatSession
+from streamhub.chat.sharedlimits import (
+    LocalMessageLimiter,
+    MessageLimiter,
+    RedisMessageLimiter,
+)
 from streamhub.chat.store import ChatStore
 from streamhub.config import Settings
 from streamhub.delivery.origin import build_http_app
@@ -70,6 +75,10 @@ class Node:
             if settings.redis_url else MemoryBus(logger=self.log.getChild("bus"))
         )
         self.blobs = LocalBlobStore(settings.data_dir / "blobs")
+        self.message_limiter: MessageLimiter = (
+            RedisMessageLimiter(settings.redis_url) if settings.redis_url
+            else LocalMessageLimiter()
+        )
         budget = WriteBudget(50_000.0)  # about half a core of socket writes (bench/chat)
         chat_log = self.log.getChild("chat")
         self.chat = ChatService(
@@ -78,6 +87,7 @@ class Node:
             logger=chat_log,
             fanout_factory=lambda name: FanoutRoom(name, budget=budget, logger=chat_log),
             blobs=self.blobs,
+            limiter=self.message_limiter,
         )
         self.http_app = build_http_app(
             settings=settings, hub=self.hub, channels=self.channels,
@@ -173,6 +183,8 @@ class Node:
         await self.chat_gateway.close(reconnect=True)
         await self.chat.close()
         await self.bus.close()
+        if isinstance(self.message_limiter, RedisMessageLimiter):
+            await self.message_limiter.close()
         await self.rtmp.close()
         await self.hub.close()
         if self._http is not None:

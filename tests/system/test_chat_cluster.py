@@ -172,3 +172,22 @@ async def test_ban_survives_node_restart(
     await alice.send("PRIVMSG #caster :after restart")
     refused = await alice.expect(lambda m: m.command == "NOTICE")
     assert refused.tags["msg-id"] == "msg_banned"
+
+
+async def test_rate_limit_shared_across_nodes(
+    cluster: tuple[Path, list[NodeProcess], dict[str, str]], clients: list[IrcClient]
+) -> None:
+    _, (a, b), _tokens = cluster
+    a.create_user("spammer")
+    token = a.token("spammer")
+    on_a = await connect(a, clients, "spammer", token)
+    on_b = await connect(b, clients, "spammer", token, ws=False)
+    outcomes: list[str] = []
+    for i in range(22):
+        client = on_a if i % 2 else on_b
+        await client.send(f"PRIVMSG #caster :message number {i}")
+        got = await client.expect(lambda m: m.command == "USERSTATE" or (
+            m.command == "NOTICE" and m.tags.get("msg-id", "").startswith("msg_")))
+        outcomes.append(got.command if got.command == "USERSTATE" else got.tags["msg-id"])
+    assert outcomes[:20] == ["USERSTATE"] * 20
+    assert outcomes[20:] == ["msg_ratelimit", "msg_ratelimit"]

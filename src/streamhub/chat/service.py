@@ -28,7 +28,7 @@ from streamhub.chat.emotes import find_emotes, format_emotes_tag, is_emote_only
 from streamhub.chat.events import Category, RoomEvent, Subscriber
 from streamhub.chat.fanout import FanoutRoom
 from streamhub.chat.images import ImageError, probe_image
-from streamhub.chat.ratelimit import ChatRateLimiter
+from streamhub.chat.sharedlimits import LocalMessageLimiter, MessageLimiter
 from streamhub.chat.rules import (
     History,
     Refusal,
@@ -176,6 +176,7 @@ class ChatService:
         clock: Callable[[], float] = time.time,
         fanout_factory: Callable[[str], FanoutRoom] = FanoutRoom,
         blobs: BlobStore | None = None,
+        limiter: MessageLimiter | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -185,7 +186,7 @@ class ChatService:
         self._fanout_factory = fanout_factory
         self.rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Future[Room | None]] = {}
-        self.limits = ChatRateLimiter()
+        self.limits: MessageLimiter = limiter or LocalMessageLimiter()
         self._outbox: asyncio.Queue[tuple[str, bytes, asyncio.Future[None]]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
         self._blobs = blobs
@@ -357,7 +358,7 @@ class ChatService:
         )
         if refusal is not None:
             raise ChatError(refusal.msg_id, refusal.text)
-        if not self.limits.allow_privmsg(str(uid), now, elevated=privileged or sender.is_vip):
+        if not await self.limits.allow(str(uid), now, elevated=privileged or sender.is_vip):
             raise ChatError("msg_ratelimit",
                             "Your message was not sent because you are sending messages too "
                             "quickly.")
