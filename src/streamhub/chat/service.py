@@ -28,7 +28,6 @@ from streamhub.chat.emotes import find_emotes, format_emotes_tag, is_emote_only
 from streamhub.chat.events import Category, RoomEvent, Subscriber
 from streamhub.chat.fanout import FanoutRoom
 from streamhub.chat.images import ImageError, probe_image
-from streamhub.chat.sharedlimits import LocalMessageLimiter, MessageLimiter
 from streamhub.chat.rules import (
     History,
     Refusal,
@@ -37,6 +36,7 @@ from streamhub.chat.rules import (
     check_message,
     normalize_for_r9k,
 )
+from streamhub.chat.sharedlimits import LocalMessageLimiter, MessageLimiter
 from streamhub.chat.store import (
     ChatStore,
     ChatterIdentity,
