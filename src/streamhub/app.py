@@ -165,7 +165,7 @@ class Node:
             await asyncio.sleep(interval)
             now = time.time()
             for session in list(self.chat_sessions):
-                session.keepalive(now, idle_limit=2 * interval + 30)
+                session.keepalive(now, idle_limit=2 * interval)
 
     async def ensure_demo_user(self) -> UserInfo | None:
         login = self.settings.demo_user

@@ -409,3 +409,27 @@ async def test_channel_emotes_upload_and_use(
     assert got.tags["emotes"] == ""
     badges = {b["set_id"] for b in node.http.get("/api/chat/badges").json()["data"]}
     assert {"broadcaster", "moderator", "vip", "subscriber", "founder", "bits"} <= badges
+
+
+async def test_server_keepalive_pings_and_drops_silent_clients(
+    tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    n = NodeProcess(tmp_path_factory.mktemp("keepalive"), chat_keepalive="1")
+    made: list[IrcClient] = []
+    try:
+        polite, silent = await IrcClient.tcp(n.chat_irc_port), await IrcClient.ws(n.chat_ws_port)
+        made += [polite, silent]
+        for i, c in enumerate(made):
+            await c.login(f"justinfan{70 + i}", None)
+        # the polite client answers every PING and stays; the silent one is dropped
+        deadline = asyncio.get_running_loop().time() + 8
+        while asyncio.get_running_loop().time() < deadline:
+            ping = await polite.expect_cmd("PING", timeout=10)
+            assert ping.params == ("tmi.twitch.tv",)
+            await polite.send("PONG :tmi.twitch.tv")
+        await asyncio.wait_for(silent.closed.wait(), 15)
+        assert not polite.closed.is_set()
+    finally:
+        for c in made:
+            await c.close()
+        n.stop()
