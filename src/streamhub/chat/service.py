@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -186,6 +186,7 @@ class ChatService:
         self._fanout_factory = fanout_factory
         self.rooms: dict[str, Room] = {}
         self._opening: dict[str, asyncio.Future[Room | None]] = {}
+        self._closing: dict[str, asyncio.Task[None]] = {}
         self.limits: MessageLimiter = limiter or LocalMessageLimiter()
         self._outbox: asyncio.Queue[tuple[str, bytes, asyncio.Future[None]]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
@@ -221,6 +222,10 @@ class ChatService:
         room = self.rooms.get(name)
         if room is not None:
             return room
+        closing = self._closing.get(name)
+        if closing is not None:  # the last member just left: let the unsubscribe finish
+            await asyncio.shield(closing)
+            return await self.open_room(name)
         pending = self._opening.get(name)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -272,16 +277,18 @@ class ChatService:
             u = member.user
             part = Message("PART", (f"#{name}",), {}, _prefix(u.login))
             self._spawn(self._publish(name, events=[(part, Category.MEMBERSHIP, u.id)]))
-        if not room.members:
-            self._spawn(self._close_room(name))
+        if not room.members and name not in self._closing:
+            del self.rooms[name]
+            task = asyncio.get_running_loop().create_task(self._close_room(name, room))
+            task.add_done_callback(_log_task_error(self.log))
+            self._closing[name] = task
 
-    async def _close_room(self, name: str) -> None:
-        room = self.rooms.get(name)
-        if room is None or room.members:
-            return
-        del self.rooms[name]
-        await self.bus.unsubscribe(name)
-        await room.fanout.close()
+    async def _close_room(self, name: str, room: Room) -> None:
+        try:
+            await self.bus.unsubscribe(name)
+            await room.fanout.close()
+        finally:
+            del self._closing[name]
 
     def names(self, room: Room) -> list[str]:
         logins = sorted({m.user.login for m in room.members.values() if not m.user.anonymous})
@@ -622,7 +629,7 @@ class ChatService:
     # ---- bus ----
 
     async def _publish(
-        self, name: str, *, events: list[tuple[Message, Category, int | None]] = (),  # type: ignore[assignment]
+        self, name: str, *, events: Sequence[tuple[Message, Category, int | None]] = (),
         state: dict[str, Any] | None = None,
     ) -> None:
         payload = json.dumps({

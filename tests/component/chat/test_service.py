@@ -109,3 +109,16 @@ async def test_usernotice_hook(chat: ChatService) -> None:
     assert notice.tags["msg-id"] == "raid" and notice.tags["msg-param-viewerCount"] == "15"
     assert notice.tags["system-msg"] == "15 raiders from Talker have joined!"
     assert notice.tags["room-id"] == "1" and notice.params == ("#owner",)
+
+
+async def test_rejoin_while_the_room_is_closing(chat: ChatService) -> None:
+    talker = user(2, "talker")
+    first, again, watcher = Sub(2), Sub(2), Sub(None)
+    await chat.join(first, talker, "owner")
+    chat.part(first, "owner")  # the last member left: the room starts closing
+    assert "owner" not in chat.rooms
+    await chat.join(again, talker, "owner")  # waits for the close, then reopens
+    await chat.join(watcher, ChatUser(None, "justinfan3", "justinfan3"), "owner")
+    await chat.send_message(again, "owner", "still works")
+    assert (await wait_line(watcher, "PRIVMSG")).params[-1] == "still works"
+    assert not chat._closing
