@@ -78,9 +78,14 @@ class PostgresServer:
         return f"postgresql+asyncpg://streamhub@127.0.0.1:{self.port}/streamhub"
 
     def stop(self) -> None:
-        # runuser forwards the signal to postgres; SIGINT is the "fast" shutdown.
+        # SIGINT is PostgreSQL's "fast" shutdown; send it to the postmaster itself (its pid is
+        # the first line of postmaster.pid), since runuser does not forward signals.
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            try:
+                pid = int((self.data / "postmaster.pid").read_text().split()[0])
+                os.kill(pid, signal.SIGINT)
+            except (OSError, ValueError, IndexError):
+                self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
