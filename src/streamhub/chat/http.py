@@ -43,6 +43,14 @@ def error(status: int, message: str) -> JSONResponse:
                          "message": message}, status, headers={"Cache-Control": "no-store"})
 
 
+def _status(exc: ChatError, *, default: int) -> int:
+    if exc.msg_id == "no_permission":
+        return 403
+    if exc.msg_id == "msg_channel_suspended":
+        return 404
+    return default
+
+
 def chat_routes(chat: ChatService, tokens: TokenValidator, blobs: BlobStore) -> list[Route]:
     async def caller(request: Request) -> ChatUser | None:
         auth = request.headers.get("authorization", "")
@@ -76,13 +84,21 @@ def chat_routes(chat: ChatService, tokens: TokenValidator, blobs: BlobStore) -> 
             return error(404, "no such channel")
         return JSONResponse({"data": [e.as_json() for e in await chat.store.emotes_of(channel.id)]})
 
-    async def put_emote(request: Request) -> Response:
+    async def emote_target(request: Request) -> tuple[ChatUser, str, str] | Response:
+        """The caller and the (channel, code) of an emote write, or the error answer."""
         user = await caller(request)
         if user is None:
             return error(401, "a valid Bearer token is required")
         login, code = request.path_params["login"].lower(), request.path_params["code"]
         if not _LOGIN.fullmatch(login):
             return error(404, "no such channel")
+        return user, login, code
+
+    async def put_emote(request: Request) -> Response:
+        target = await emote_target(request)
+        if isinstance(target, Response):
+            return target
+        user, login, code = target
         tier_raw = request.query_params.get("tier", "0")
         if not tier_raw.isdigit():
             return error(400, "tier must be 0, 1, 2 or 3")
@@ -97,22 +113,18 @@ def chat_routes(chat: ChatService, tokens: TokenValidator, blobs: BlobStore) -> 
         try:
             info = await chat.add_emote(login, user, code, bytes(body), tier=int(tier_raw))
         except ChatError as exc:
-            status = 403 if exc.msg_id == "no_permission" else 404 if (
-                exc.msg_id == "msg_channel_suspended") else 400
-            return error(status, exc.text)
+            return error(_status(exc, default=400), exc.text)
         return JSONResponse({"data": [info.as_json()]}, 201)
 
     async def delete_emote(request: Request) -> Response:
-        user = await caller(request)
-        if user is None:
-            return error(401, "a valid Bearer token is required")
-        login, code = request.path_params["login"].lower(), request.path_params["code"]
-        if not _LOGIN.fullmatch(login):
-            return error(404, "no such channel")
+        target = await emote_target(request)
+        if isinstance(target, Response):
+            return target
+        user, login, code = target
         try:
             await chat.remove_emote(login, user, code)
         except ChatError as exc:
-            return error(403 if exc.msg_id == "no_permission" else 404, exc.text)
+            return error(_status(exc, default=404), exc.text)
         return Response(status_code=204)
 
     async def badges(_request: Request) -> Response:
