@@ -146,8 +146,23 @@ def chat_routes(chat: ChatService, tokens: TokenValidator, blobs: BlobStore) -> 
                       "subs_only": s.subs_only, "emote_only": s.emote_only, "r9k": s.r9k},
         })
 
+    async def recent_messages(request: Request) -> Response:
+        login = request.path_params["login"].lower()
+        if not _LOGIN.fullmatch(login):
+            return error(404, "no such channel")
+        raw = request.query_params.get("limit", "50")
+        if not raw.isdigit() or not 1 <= int(raw) <= 200:
+            return error(400, "limit must be 1..200")
+        try:
+            lines = await chat.recent_lines(login, int(raw))
+        except ChatError as exc:
+            return error(404, exc.text)
+        return JSONResponse({"messages": lines, "error": None},
+                            headers={"Cache-Control": "no-store"})
+
     return [
         Route("/emotes/{emote_id}", emote_image, methods=["GET", "HEAD"]),
+        Route("/api/chat/rooms/{login}/recent-messages", recent_messages),
         Route("/api/chat/emotes", global_emotes),
         Route("/api/chat/emotes/{login}", channel_emotes),
         Route("/api/chat/emotes/{login}/{code}", put_emote, methods=["PUT"]),

@@ -398,6 +398,27 @@ class ChatService:
         await stored
         return msg_id
 
+    async def recent_lines(self, name: str, limit: int = 50) -> list[str]:
+        """The room's last messages as IRC lines tagged `historical=1` (deleted messages and
+        those of users banned or timed out now are left out)."""
+        channel = await self.store.user_by_login(name)
+        if channel is None:
+            raise ChatError("msg_channel_suspended", "This channel does not exist.")
+        room = self.rooms.get(name)
+        snap = room.snap if room is not None else await self.store.load_room(name, self._clock())
+        now = self._clock()
+        banned = {u for u, exp in (snap.bans.items() if snap else ()) if exp is None or exp > now}
+        lines = []
+        for m in await self.store.recent_messages(channel.id, limit):
+            if m.user_id in banned:
+                continue
+            tags = {"display-name": m.login, "historical": "1", "id": m.id,
+                    "rm-received-ts": str(int(m.sent_at * 1000)), "room-id": str(channel.id),
+                    "tmi-sent-ts": str(int(m.sent_at * 1000)), "user-id": str(m.user_id)}
+            lines.append(Message("PRIVMSG", (f"#{name}", m.text), tags,
+                                 _prefix(m.login)).serialize())
+        return lines
+
     # ---- moderation (the internal service API; the REST layer calls these too) ----
 
     def can_moderate(self, room: Room, user_id: int | None) -> bool:

@@ -327,7 +327,8 @@ class ChatStore:
         await self.flush()
         async with self._sessions() as s:
             rows = await s.scalars(
-                select(ChatMessage).where(ChatMessage.channel_id == channel_id)
+                select(ChatMessage).where(ChatMessage.channel_id == channel_id,
+                                          ChatMessage.deleted_at.is_(None))
                 .order_by(ChatMessage.sent_at.desc()).limit(limit)
             )
             return [StoredMessage(r.id, r.channel_id, r.user_id, r.login, r.text,

@@ -122,3 +122,23 @@ async def test_rejoin_while_the_room_is_closing(chat: ChatService) -> None:
     await chat.send_message(again, "owner", "still works")
     assert (await wait_line(watcher, "PRIVMSG")).params[-1] == "still works"
     assert not chat._closing
+
+
+async def test_recent_history_excludes_deleted_and_banned(chat: ChatService) -> None:
+    owner, talker = user(1, "owner"), user(2, "talker")
+    s_owner, s_talker = Sub(1), Sub(2)
+    await chat.join(s_owner, owner, "owner")
+    await chat.join(s_talker, talker, "owner")
+    keep = await chat.send_message(s_owner, "owner", "from the owner")
+    gone = await chat.send_message(s_talker, "owner", "deleted later")
+    await chat.delete_message("owner", owner, gone)
+    lines = [Message.parse(x) for x in await chat.recent_lines("owner")]
+    assert [(m.params[-1], m.tags["historical"], m.tags["id"]) for m in lines] == [
+        ("from the owner", "1", keep)]
+    await chat.send_message(s_talker, "owner", "before the ban")
+    assert len(await chat.recent_lines("owner")) == 2
+    await chat.ban("owner", owner, "talker")
+    assert [Message.parse(x).params[-1] for x in await chat.recent_lines("owner")] == [
+        "from the owner"]
+    with pytest.raises(ChatError):
+        await chat.recent_lines("nobody_here")
