@@ -16,6 +16,7 @@ from streamhub.chat.bus import Bus, MemoryBus, RedisBus
 from streamhub.chat.fanout import FanoutRoom, WriteBudget
 from streamhub.chat.gateway import ChatGateway, Connection
 from streamhub.chat.http import chat_routes
+from streamhub.chat.presence import LocalPresence, Presence, RedisPresence
 from streamhub.chat.ratelimit import ChatRateLimiter, Limit, RateLimits
 from streamhub.chat.service import ChatService
 from streamhub.chat.session import ChatSession
@@ -75,6 +76,9 @@ class Node:
             if settings.redis_url else MemoryBus(logger=self.log.getChild("bus"))
         )
         self.blobs = LocalBlobStore(settings.data_dir / "blobs")
+        self.presence: Presence = (
+            RedisPresence(settings.redis_url) if settings.redis_url else LocalPresence()
+        )
         self.message_limiter: MessageLimiter = (
             RedisMessageLimiter(settings.redis_url) if settings.redis_url
             else LocalMessageLimiter()
@@ -91,7 +95,7 @@ class Node:
         )
         self.http_app = build_http_app(
             settings=settings, hub=self.hub, channels=self.channels,
-            extra_routes=chat_routes(self.chat, self.tokens, self.blobs),
+            extra_routes=chat_routes(self.chat, self.tokens, self.blobs, self.presence),
         )
         self.chat_sessions: set[ChatSession] = set()
         auth_limits = ChatRateLimiter(RateLimits(join_auth=Limit(settings.chat_auth_limit, 10.0)))
@@ -159,13 +163,22 @@ class Node:
         return self.bound
 
     async def _chat_keepalive(self) -> None:
-        """Ping chat clients periodically; drop those silent for two intervals."""
+        """Ping chat clients periodically (dropping those silent for two intervals) and
+        report this node's room counts every 5 s."""
         interval = self.settings.chat_keepalive
+        next_ping = time.monotonic() + interval
         while True:
-            await asyncio.sleep(interval)
-            now = time.time()
-            for session in list(self.chat_sessions):
-                session.keepalive(now, idle_limit=2 * interval)
+            await asyncio.sleep(min(5.0, max(0.0, next_ping - time.monotonic())))
+            if time.monotonic() >= next_ping:
+                next_ping += interval
+                now = time.time()
+                for session in list(self.chat_sessions):
+                    session.keepalive(now, idle_limit=2 * interval)
+            counts = {name: self.chat.local_counts(room) for name, room in self.chat.rooms.items()}
+            try:
+                await self.presence.report(counts)
+            except Exception as exc:  # Redis away: counts are stale until it is back
+                self.log.warning("chat presence report failed: %s", exc)
 
     async def ensure_demo_user(self) -> UserInfo | None:
         login = self.settings.demo_user
@@ -185,6 +198,8 @@ class Node:
         await self.bus.close()
         if isinstance(self.message_limiter, RedisMessageLimiter):
             await self.message_limiter.close()
+        if isinstance(self.presence, RedisPresence):
+            await self.presence.close()
         await self.rtmp.close()
         await self.hub.close()
         if self._http is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.redis_server import RedisServer, require_redis_server
-from tests.system.harness import NodeProcess
+from tests.system.harness import NodeProcess, wait_for
 from tests.system.irc_client import IrcClient
 
 pytestmark = pytest.mark.system
@@ -191,3 +191,24 @@ async def test_rate_limit_shared_across_nodes(
         outcomes.append(got.command if got.command == "USERSTATE" else got.tags["msg-id"])
     assert outcomes[:20] == ["USERSTATE"] * 20
     assert outcomes[20:] == ["msg_ratelimit", "msg_ratelimit"]
+
+
+async def test_viewer_counts_across_nodes(
+    cluster: tuple[Path, list[NodeProcess], dict[str, str]], clients: list[IrcClient]
+) -> None:
+    _, (a, b), tokens = cluster
+    for i in range(3):
+        c = await IrcClient.ws(a.chat_ws_port)
+        clients.append(c)
+        await c.login(f"justinfan{900 + i}", None)
+        await c.join("caster")
+    await connect(b, clients, "bob", tokens["bob"])
+    await connect(b, clients, "alice", tokens["alice"], ws=False)
+
+    def counted() -> dict[str, object] | None:
+        info = dict(a.http.get("/api/chat/rooms/caster").json())
+        return info if (info["connections"], info["chatters"]) == (5, 2) else None
+
+    info = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: wait_for(counted, timeout=30, what="counts from both nodes"))
+    assert info["this_node"] == {"connections": 3, "chatters": 0}

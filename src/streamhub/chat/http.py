@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from streamhub.channels.tokens import TokenInfo
 from streamhub.chat.images import CONTENT_TYPES, MAX_BYTES
+from streamhub.chat.presence import Presence
 from streamhub.chat.service import ChatError, ChatService, ChatUser
 from streamhub.storage.blobs import BlobStore
 
@@ -51,7 +52,9 @@ def _status(exc: ChatError, *, default: int) -> int:
     return default
 
 
-def chat_routes(chat: ChatService, tokens: TokenValidator, blobs: BlobStore) -> list[Route]:
+def chat_routes(
+    chat: ChatService, tokens: TokenValidator, blobs: BlobStore, presence: Presence
+) -> list[Route]:
     async def caller(request: Request) -> ChatUser | None:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
@@ -135,16 +138,18 @@ def chat_routes(chat: ChatService, tokens: TokenValidator, blobs: BlobStore) -> 
 
     async def room_info(request: Request) -> Response:
         login = request.path_params["login"].lower()
+        if not _LOGIN.fullmatch(login):
+            return error(404, "no such channel")
         room = chat.rooms.get(login)
-        if room is None:
-            return JSONResponse({"login": login, "connections": 0, "chatters": 0})
-        chatters = {m.user.id for m in room.members.values() if m.user.id is not None}
-        s = room.snap
-        return JSONResponse({
-            "login": login, "connections": len(room.members), "chatters": len(chatters),
-            "modes": {"slow": s.slow, "followers_only": s.followers_only,
-                      "subs_only": s.subs_only, "emote_only": s.emote_only, "r9k": s.r9k},
-        })
+        local = chat.local_counts(room) if room is not None else (0, 0)
+        conns, chatters = await presence.totals(login, local)
+        out: dict[str, object] = {"login": login, "connections": conns, "chatters": chatters,
+                                  "this_node": {"connections": local[0], "chatters": local[1]}}
+        if room is not None:
+            s = room.snap
+            out["modes"] = {"slow": s.slow, "followers_only": s.followers_only,
+                            "subs_only": s.subs_only, "emote_only": s.emote_only, "r9k": s.r9k}
+        return JSONResponse(out, headers={"Cache-Control": "no-store"})
 
     async def recent_messages(request: Request) -> Response:
         login = request.path_params["login"].lower()

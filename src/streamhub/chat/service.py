@@ -290,6 +290,11 @@ class ChatService:
         finally:
             del self._closing[name]
 
+    def local_counts(self, room: Room) -> tuple[int, int]:
+        """(connections, distinct logged-in chatters) of this node in the room."""
+        chatters = {m.user.id for m in room.members.values() if m.user.id is not None}
+        return len(room.members), len(chatters)
+
     def names(self, room: Room) -> list[str]:
         logins = sorted({m.user.login for m in room.members.values() if not m.user.anonymous})
         return logins[:MEMBERSHIP_LIMIT]
