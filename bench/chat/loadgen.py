@@ -49,6 +49,7 @@ class Stats:
     def __init__(self) -> None:
         self.deliveries = 0
         self.bytes = 0
+        self.reads = 0
         self.latencies: list[int] = []  # microseconds
         self.closed = 0
         self.pings = 0
@@ -110,6 +111,7 @@ class Reader(asyncio.Protocol):
             self._tail = data[-self._tl :]
             STATS.deliveries += n
             STATS.bytes += len(data)
+            STATS.reads += 1
             if self.sampler:
                 self._sample(data)
             if self.kind == "sio":
@@ -276,7 +278,7 @@ async def main(cfg: dict[str, Any]) -> None:
         if line in ("", "quit"):
             break
         if line == "start":
-            STATS.deliveries = STATS.bytes = STATS.closed = 0
+            STATS.deliveries = STATS.bytes = STATS.closed = STATS.reads = 0
             STATS.latencies = []
             phase_start = time.monotonic()
         elif line == "stop":
@@ -286,6 +288,7 @@ async def main(cfg: dict[str, Any]) -> None:
                     "event": "phase",
                     "deliveries": STATS.deliveries,
                     "bytes": STATS.bytes,
+                    "reads": STATS.reads,
                     "closed": STATS.closed,
                     "alive": alive,
                     "pings": STATS.pings,

@@ -109,9 +109,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=3.0,
         help="seconds to wait for late deliveries after each phase",
     )
+    p.add_argument(
+        "--writers",
+        default="",
+        help="writer accounts per phase, a comma list like --rate (default: enough for "
+        "the rate at 80%% of 100 msgs/30 s each)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = p.parse_args(argv)
     args.rates = [float(r) for r in str(args.rate).split(",") if r]
+    auto = [max(1, math.ceil(r * 30 / (0.8 * PRIVMSG_LIMIT))) for r in args.rates]
+    given = [int(w) for w in str(args.writers).split(",") if w]
+    args.phase_writers = [given[i] if i < len(given) else auto[i] for i in range(len(auto))]
     if args.nodes < 1 or args.connections < 1 or not args.rates:
         p.error("need at least one node, one connection and one rate")
     args.workers = args.workers or max(2, math.ceil(args.connections / 15000))
@@ -265,7 +274,8 @@ def summarize_phase(
     deliveries = sum(p["deliveries"] for p in phases)
     lat = sorted(x / 1000 for p in phases for x in p["latencies_us"])  # ms
     accepted = int(done["accepted"])
-    expected = accepted * alive_before
+    # every message not refused counts, acknowledged in time or not
+    expected = (int(done["sent"]) - int(done["ratelimited"]) - int(done["refused"])) * alive_before
     send_s = max(float(done["send_seconds"]), 1e-9)
     out = {
         "rate": rate,
@@ -275,6 +285,14 @@ def summarize_phase(
         "ratelimited": done["ratelimited"],
         "refused": done["refused"],
         "writer_notices": done.get("notices", []),
+        "writers": done.get("writers"),
+        "ack_p50_s": done.get("ack_p50_s"),
+        "ack_p99_s": done.get("ack_p99_s"),
+        "ack_max_s": done.get("ack_max_s"),
+        "reads_per_s": round(sum(p.get("reads", 0) for p in phases) / send_s),
+        "deliveries_per_read": round(
+            deliveries / max(1, sum(p.get("reads", 0) for p in phases)), 2
+        ),
         "max_send_lag_s": done["max_send_lag_s"],
         "send_seconds": done["send_seconds"],
         "connections_alive_before": alive_before,
@@ -313,7 +331,9 @@ def print_phase(ph: dict[str, Any]) -> None:
         f"redis {ph['cpu_redis']:.2f}, others on the machine {ph['cpu_other']:.2f} cores "
         f"(softirq {ph['machine'].get('softirq')}); "
         f"accepted {ph['accepted']}/{ph['sent']} (ratelimited {ph['ratelimited']}, "
-        f"refused {ph['refused']}), send lag max {ph['max_send_lag_s']} s",
+        f"refused {ph['refused']}), {ph['writers']} writers, ack p50/p99/max "
+        f"{ph['ack_p50_s']}/{ph['ack_p99_s']}/{ph['ack_max_s']} s, "
+        f"{ph['reads_per_s']:,} client reads/s ({ph['deliveries_per_read']} deliveries per read)",
         flush=True,
     )
 
@@ -348,9 +368,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             servers = start_streamhub(root, args.nodes, redis)
             port_of = (lambda s: s.port) if args.transport == "ws" else (lambda s: s.irc_port)
             targets = [["127.0.0.1", port_of(s)] for s in servers]
-            peak = max(args.rates)
-            n_writers = max(0, math.ceil(peak * 30 / (0.8 * PRIVMSG_LIMIT)) - 1)
-            accounts = make_accounts(servers[0].env, n_writers)
+            accounts = make_accounts(servers[0].env, max(args.phase_writers) - 1)
         print(
             f"{len(servers)} {'socket.io' if args.baseline else 'streamhub'} server(s) up "
             f"in {time.monotonic() - t:.1f}s: {targets}",
@@ -468,7 +486,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         redis_pids = [redis.proc.pid] if redis is not None else []
         all_pids = server_pids + load_pids + redis_pids
         result["phases"] = []
-        for rate in args.rates:
+        for rate, n_writers in zip(args.rates, args.phase_writers, strict=True):
             alive_before = 0
             for w in workers:
                 w.send("status")
@@ -477,7 +495,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for w in workers:
                 w.send("start")
             mark0 = CpuMark.take(all_pids)
-            writer.send(f"run {rate:g} {args.seconds:g}")
+            writer.send(f"run {rate:g} {args.seconds:g} {0 if args.baseline else n_writers}")
             done = writer.wait_event("done", args.seconds * 3 + 60)
             mark1 = CpuMark.take(all_pids)
             time.sleep(args.drain)

@@ -3,7 +3,8 @@
 Run by run.py as `writer.py '<json config>'`; JSON lines on stdout, commands on stdin:
 
   -> {"event": "ready", ...}        every writer connection is logged in and joined
-  <- run <rate> <seconds>           -> {"event": "done", sent, accepted, ...}
+  <- run <rate> <seconds> [<n>]     -> {"event": "done", sent, accepted, ...}
+                                    (n: send from the first n writers only)
   <- quit
 
 TMI mode: several accounts (broadcaster + moderators, 100 messages per 30 s each),
@@ -19,7 +20,7 @@ import json
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import uvloop
@@ -62,9 +63,11 @@ class WsStream:
 class TmiWriter:
     """One logged-in account on one node; counts acks (USERSTATE with id) and refusals."""
 
-    def __init__(self, stats: Counter[str], notices: list[str]) -> None:
+    def __init__(self, stats: Counter[str], notices: list[str], acks: list[float]) -> None:
         self.stats = stats
         self.notices = notices
+        self.acks = acks  # seconds from sending a PRIVMSG to its USERSTATE / NOTICE
+        self.inflight: deque[float] = deque()
         self.joined = asyncio.Event()
         self.ws: WsStream | None = None
         self.tcp: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
@@ -80,6 +83,14 @@ class TmiWriter:
             f"NICK {login}\r\nJOIN #{cfg['channel']}\r\n"
         )
         await asyncio.wait_for(self.joined.wait(), 30)
+
+    def send_privmsg(self, channel: str, text: str) -> None:
+        self.inflight.append(time.monotonic())
+        self.send_lines(f"PRIVMSG #{channel} :{text}\r\n")
+
+    def _answered(self) -> None:
+        if self.inflight:
+            self.acks.append(time.monotonic() - self.inflight.popleft())
 
     def send_lines(self, text: str) -> None:
         data = text.encode()
@@ -113,7 +124,9 @@ class TmiWriter:
             self.joined.set()
         elif " USERSTATE " in line and (";id=" in line or line.startswith("@id=")):
             self.stats["accepted"] += 1
+            self._answered()
         elif " NOTICE " in line:
+            self._answered()
             if "msg-id=msg_ratelimit" in line:
                 self.stats["ratelimited"] += 1
             else:
@@ -171,10 +184,16 @@ def emit(obj: dict[str, Any]) -> None:
 
 
 async def run_phase(
-    cfg: dict[str, Any], writers: list[Any], stats: Counter[str], rate: float, seconds: float
+    cfg: dict[str, Any],
+    writers: list[Any],
+    stats: Counter[str],
+    acks: list[float],
+    rate: float,
+    seconds: float,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     stats.clear()
+    acks.clear()
     total = int(rate * seconds)
     t0 = loop.time() + 0.05
     max_lag = 0.0
@@ -191,7 +210,7 @@ async def run_phase(
         if cfg["mode"] == "sio":
             w.send_text(text, seq)
         else:
-            w.send_lines(f"PRIVMSG #{channel} :{text}\r\n")
+            w.send_privmsg(channel, text)
         stats["sent"] += 1
     elapsed = loop.time() - t0
     if cfg["mode"] == "tmi":  # wait for the last acks
@@ -211,7 +230,18 @@ async def run_phase(
         "lost_writers": stats["writer connections lost"],
         "send_seconds": round(elapsed, 3),
         "max_send_lag_s": round(max_lag, 3),
+        "writers": len(writers),
+        "ack_p50_s": _pct(acks, 50),
+        "ack_p99_s": _pct(acks, 99),
+        "ack_max_s": _pct(acks, 100),
     }
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return round(s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))], 3)
 
 
 async def main(cfg: dict[str, Any]) -> None:
@@ -219,6 +249,7 @@ async def main(cfg: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     stats: Counter[str] = Counter()
     notices: list[str] = []
+    acks: list[float] = []
     writers: list[Any] = []
     targets = cfg["targets"]
     if cfg["mode"] == "sio":
@@ -228,7 +259,7 @@ async def main(cfg: dict[str, Any]) -> None:
     else:
         for j, (login, token) in enumerate(cfg["accounts"]):
             host, port = targets[j % len(targets)]
-            tw = TmiWriter(stats, notices)
+            tw = TmiWriter(stats, notices, acks)
             await tw.open(cfg, host, port, login, token)
             writers.append(tw)
     emit({"event": "ready", "writers": len(writers)})
@@ -239,7 +270,8 @@ async def main(cfg: dict[str, Any]) -> None:
         if not line or line[0] == "quit":
             break
         if line[0] == "run":
-            result = await run_phase(cfg, writers, stats, float(line[1]), float(line[2]))
+            use = writers[: int(line[3])] if len(line) > 3 and int(line[3]) > 0 else writers
+            result = await run_phase(cfg, use, stats, acks, float(line[1]), float(line[2]))
             result["notices"] = notices[:]
             notices.clear()
             emit(result)
