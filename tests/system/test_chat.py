@@ -433,3 +433,19 @@ async def test_server_keepalive_pings_and_drops_silent_clients(
         for c in made:
             await c.close()
         n.stop()
+
+
+async def test_pipelined_sends_keep_order(
+    node: NodeProcess, people: dict[str, Chatter], clients: list[IrcClient]
+) -> None:
+    boss = await connect(node, clients, people["streamer"], ws=False)
+    watcher = await connect(node, clients, "justinfan60606")
+    texts = [f"pipelined {i:02d}" for i in range(40)]
+    await boss.send(*(f"PRIVMSG #streamer :{t}" for t in texts))  # one write, 40 lines
+    acks = [(await boss.expect_cmd("USERSTATE")).tags["id"] for _ in texts]
+    got = [await watcher.expect(lambda m: m.command == "PRIVMSG" and
+                                m.params[-1].startswith("pipelined")) for _ in texts]
+    assert [m.params[-1] for m in got] == texts
+    assert [m.tags["id"] for m in got] == acks  # acknowledged in the order sent
+    assert not boss.seen(lambda m: m.command == "NOTICE" and "msg-id" in m.tags
+                         and m.tags["msg-id"].startswith("msg_"))

@@ -337,6 +337,18 @@ class ChatService:
         self, sub: Subscriber, name: str, text: str, *, reply_to: str | None = None
     ) -> str:
         """Check and publish a PRIVMSG; returns its id once every node has it and it is stored."""
+        msg_id, done = await self.submit_message(sub, name, text, reply_to=reply_to)
+        await done
+        return msg_id
+
+    async def submit_message(
+        self, sub: Subscriber, name: str, text: str, *, reply_to: str | None = None
+    ) -> tuple[str, asyncio.Future[Any]]:
+        """Check a PRIVMSG and queue its publication and storage, in call order.
+
+        Returns the message id and a future that completes when every node has it and it is
+        committed (the acknowledgement); raises ChatError when the message is refused.
+        """
         room = self.rooms.get(name)
         member = room.members.get(sub) if room is not None else None
         if room is None or member is None:
@@ -397,11 +409,10 @@ class ChatService:
         stored = self.store.persist(
             StoredMessage(msg_id, room.channel_id, uid, user.login, text, now)
         )
-        await self._publish(name, events=[(line, Category.CHAT, uid)],
-                            state={"k": "msg", "id": msg_id, "u": uid, "l": user.login,
-                                   "d": user.display_name, "t": text, "at": now})
-        await stored
-        return msg_id
+        published = self._enqueue(name, events=[(line, Category.CHAT, uid)],
+                                   state={"k": "msg", "id": msg_id, "u": uid, "l": user.login,
+                                          "d": user.display_name, "t": text, "at": now})
+        return msg_id, asyncio.gather(published, stored)
 
     async def recent_lines(self, name: str, limit: int = 50) -> list[str]:
         """The room's last messages as IRC lines tagged `historical=1` (deleted messages and
@@ -658,6 +669,13 @@ class ChatService:
         self, name: str, *, events: Sequence[tuple[Message, Category, int | None]] = (),
         state: dict[str, Any] | None = None,
     ) -> None:
+        await self._enqueue(name, events=events, state=state)
+
+    def _enqueue(
+        self, name: str, *, events: Sequence[tuple[Message, Category, int | None]] = (),
+        state: dict[str, Any] | None = None,
+    ) -> asyncio.Future[None]:
+        """Queue one payload for the node's publisher; the future completes once published."""
         payload = json.dumps({
             "s": state,
             "e": [[m.serialize(), c.value, x] for m, c, x in events],
@@ -666,7 +684,7 @@ class ChatService:
         self._outbox.put_nowait((name, payload, fut))
         if self._publisher is None or self._publisher.done():
             self._publisher = asyncio.get_running_loop().create_task(self._publish_loop())
-        await fut
+        return fut
 
     async def _publish_loop(self) -> None:
         """One publisher per node keeps each room's events in the order they were made."""

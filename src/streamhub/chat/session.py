@@ -18,6 +18,7 @@ ANON_NICK = re.compile(r"^justinfan\d{1,20}$")
 CHANNEL = re.compile(r"^#([a-z0-9_]{3,25})$")
 MAX_PENDING_LINES = 64
 MAX_JOINED = 100
+MAX_SENDS_IN_FLIGHT = 200
 
 
 class TokenValidator(Protocol):
@@ -63,6 +64,8 @@ class ChatSession:
         self.closed = False
         self._busy = False
         self._pending: list[str] = []
+        self._send_chain: asyncio.Future[None] | None = None
+        self._sends_in_flight = 0
         self.last_input = clock()
 
     # ---- output ----
@@ -301,16 +304,41 @@ class ChatSession:
         if text.startswith(("/me ", ".me ")):
             text = f"\x01ACTION {text[4:]}\x01"
         reply_to = msg.tags.get("reply-parent-msg-id") or None
-        self._run(self._send(name, text, reply_to))
+        if self._sends_in_flight >= MAX_SENDS_IN_FLIGHT:
+            self.notice(chan, "msg_ratelimit", "Your message was not sent: too many messages "
+                        "are still being delivered.")
+            return
+        # Sends are pipelined: each is checked and queued after the previous one (so they
+        # keep their order), and acknowledged when delivered, without holding later lines.
+        loop = asyncio.get_running_loop()
+        previous, submitted = self._send_chain, loop.create_future()
+        self._send_chain = submitted
+        self._sends_in_flight += 1
+        loop.create_task(self._send(name, text, reply_to, previous, submitted))
 
-    async def _send(self, name: str, text: str, reply_to: str | None) -> None:
+    async def _send(
+        self, name: str, text: str, reply_to: str | None,
+        previous: asyncio.Future[None] | None, submitted: asyncio.Future[None],
+    ) -> None:
         try:
-            msg_id = await self.service.send_message(
-                self.conn, name, text, reply_to=reply_to
-            )
+            try:
+                if previous is not None:
+                    await previous
+                msg_id, done = await self.service.submit_message(
+                    self.conn, name, text, reply_to=reply_to
+                )
+            finally:  # the next send may go now, whatever happened to this one
+                if not submitted.done():
+                    submitted.set_result(None)
+            await done
         except ChatError as exc:
             self.notice(f"#{name}", exc.msg_id, exc.text)
             return
+        except Exception as exc:  # the bus or the database failed: say so, keep the session
+            self.notice(f"#{name}", "msg_failed", f"Your message could not be sent ({exc}).")
+            return
+        finally:
+            self._sends_in_flight -= 1
         room = self.service.rooms.get(name)
         if room is not None and self.conn in room.members and CAP_COMMANDS in self.caps:
             self.send(self.service.userstate(room, self.conn, msg_id))
