@@ -83,7 +83,7 @@ class Node:
             RedisMessageLimiter(settings.redis_url) if settings.redis_url
             else LocalMessageLimiter()
         )
-        budget = WriteBudget(50_000.0)  # about half a core of socket writes (bench/chat)
+        budget = WriteBudget(settings.chat_write_budget)  # ~half a core by default (bench/chat)
         chat_log = self.log.getChild("chat")
         self.chat = ChatService(
             store=ChatStore(sessions, logger=chat_log),
@@ -112,6 +112,7 @@ class Node:
         self.chat_gateway = ChatGateway(
             new_session, host=settings.host, ws_port=settings.chat_ws_port,
             irc_port=settings.chat_irc_port, logger=self.log.getChild("chat.gateway"),
+            reuse_port=settings.chat_reuse_port,
             tls=tls, wss_port=settings.chat_wss_port if tls else None,
             ircs_port=settings.chat_ircs_port if tls else None,
         )

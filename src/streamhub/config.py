@@ -57,6 +57,8 @@ class Settings(BaseModel):
     chat_ircs_port: int = Field(default=6697, ge=0, le=65535)
     chat_keepalive: float = Field(default=240.0, gt=0)
     chat_auth_limit: int = Field(default=50, ge=1)  # logins + JOINs per 10 s per client IP
+    chat_reuse_port: bool = False  # several processes on one host share the chat ports
+    chat_write_budget: float = Field(default=50_000.0, gt=0)  # socket writes/s for fan-out
     database_url: str | None = None
     ffmpeg: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from streamhub.channels.tokens import TokenInfo
 from streamhub.chat.events import CAP_COMMANDS, CAP_TAGS, KNOWN_CAPS, Subscriber
@@ -65,6 +65,7 @@ class ChatSession:
         self._busy = False
         self._pending: list[str] = []
         self._send_chain: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references until they finish
         self._sends_in_flight = 0
         self.last_input = clock()
 
@@ -123,7 +124,12 @@ class ChatSession:
                 while self._pending and not self._busy and not self.closed:
                     self._handle(self._pending.pop(0))
 
-        asyncio.get_running_loop().create_task(runner())
+        self._spawn(runner())
+
+    def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(step)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _handle(self, line: str) -> None:
         if not line.strip():
@@ -314,7 +320,7 @@ class ChatSession:
         previous, submitted = self._send_chain, loop.create_future()
         self._send_chain = submitted
         self._sends_in_flight += 1
-        loop.create_task(self._send(name, text, reply_to, previous, submitted))
+        self._spawn(self._send(name, text, reply_to, previous, submitted))
 
     async def _send(
         self, name: str, text: str, reply_to: str | None,
