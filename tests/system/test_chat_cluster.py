@@ -21,7 +21,7 @@ def redis() -> Iterator[RedisServer]:
     require_redis_server()
     server = RedisServer()  # started
     yield server
-    server.stop()
+    server.cleanup()
 
 
 def start_node(root: Path, name: str, redis: RedisServer) -> NodeProcess:

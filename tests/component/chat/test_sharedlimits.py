@@ -14,7 +14,7 @@ def redis() -> Iterator[RedisServer]:
     require_redis_server()
     server = RedisServer()
     yield server
-    server.stop()
+    server.cleanup()
 
 
 async def test_two_nodes_share_one_budget(redis: RedisServer) -> None:
