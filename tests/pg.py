@@ -77,6 +77,14 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql+asyncpg://streamhub@127.0.0.1:{self.port}/streamhub"
 
+    def create_database(self, name: str) -> str:
+        """A new empty database on this server; returns its URL."""
+        subprocess.run(
+            [_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "streamhub", name],
+            check=True, capture_output=True, timeout=60,
+        )
+        return f"postgresql+asyncpg://streamhub@127.0.0.1:{self.port}/{name}"
+
     def stop(self) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown; send it to the postmaster itself (its pid is
         # the first line of postmaster.pid), since runuser does not forward signals.

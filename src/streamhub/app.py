@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from streamhub.api.app import build_api
+from streamhub.api.context import ApiContext
 from streamhub.channels.service import ChannelService, UserInfo
 from streamhub.channels.tokens import TokenService
 from streamhub.chat.bus import Bus, MemoryBus, RedisBus
@@ -28,6 +30,7 @@ from streamhub.chat.sharedlimits import (
 from streamhub.chat.store import ChatStore
 from streamhub.config import Settings
 from streamhub.delivery.origin import build_http_app
+from streamhub.events import DiscardEvents, EventSink
 from streamhub.ingest.hub import LiveHub
 from streamhub.ingest.server import RtmpServer
 from streamhub.storage.blobs import LocalBlobStore
@@ -59,6 +62,8 @@ class Node:
         self.log = logger or logging.getLogger("streamhub")
         self.engine = make_engine(settings.resolved_database_url)
         sessions = sessionmaker(self.engine)
+        self.sessions = sessions
+        self.events: EventSink = DiscardEvents()
         self.channels = ChannelService(sessions)
         self.tokens = TokenService(sessions)
         self.hub = LiveHub(
@@ -93,10 +98,16 @@ class Node:
             blobs=self.blobs,
             limiter=self.message_limiter,
         )
-        self.http_app = build_http_app(
+        origin = build_http_app(
             settings=settings, hub=self.hub, channels=self.channels,
             extra_routes=chat_routes(self.chat, self.tokens, self.blobs, self.presence),
         )
+        self.api = ApiContext(
+            settings=settings, sessions=sessions, channels=self.channels, tokens=self.tokens,
+            chat=self.chat, hub=self.hub, presence=self.presence, blobs=self.blobs,
+            events=self.events,
+        )
+        self.http_app = build_api(self.api, fallback=origin)
         self.chat_sessions: set[ChatSession] = set()
         auth_limits = ChatRateLimiter(RateLimits(join_auth=Limit(settings.chat_auth_limit, 10.0)))
 

@@ -30,6 +30,16 @@ class TokenInfo:
     color: str | None
     scopes: frozenset[str]
     expires_at: datetime | None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppTokenInfo:
+    """An app access token (client-credentials flow): a client, no user."""
+
+    client_id: str
+    scopes: frozenset[str]
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +77,39 @@ class TokenService:
             ))
             await session.commit()
             info = TokenInfo(user.id, user.login, user.display_name, user.chat_color,
-                             frozenset(scopes), expires)
+                             frozenset(scopes), expires, client_id)
         return IssuedToken(token, info)
 
+    async def create_app_token(
+        self, client_id: str, scopes: tuple[str, ...] = (), *, ttl: timedelta | None = None,
+    ) -> tuple[str, AppTokenInfo]:
+        """An app access token for a registered client (no user)."""
+        for scope in scopes:
+            if not SCOPE_RE.fullmatch(scope):
+                raise AccountError(f"invalid scope {scope!r} (expected e.g. chat:read)")
+        token = "".join(secrets.choice(_ALPHABET) for _ in range(30))
+        expires = utcnow() + ttl if ttl is not None else None
+        async with self._sessions() as session:
+            session.add(AccessToken(
+                user_id=None, token_hash=hash_token(token), scopes=" ".join(sorted(set(scopes))),
+                client_id=client_id, expires_at=expires,
+            ))
+            await session.commit()
+        return token, AppTokenInfo(client_id, frozenset(scopes), expires)
+
     async def validate(self, token: str) -> TokenInfo | None:
-        """The token's owner and scopes, or None if unknown, revoked or expired."""
+        """The token's owner and scopes, or None if unknown, revoked, expired or an app token."""
+        found = await self.validate_any(token)
+        return found if isinstance(found, TokenInfo) else None
+
+    async def validate_any(self, token: str) -> TokenInfo | AppTokenInfo | None:
+        """A user token's owner and scopes, an app token's client, or None if not valid."""
         if not token or len(token) > 200:
             return None
         async with self._sessions() as session:
             row = (await session.execute(
                 select(AccessToken, User)
-                .join(User, User.id == AccessToken.user_id)
+                .outerjoin(User, User.id == AccessToken.user_id)
                 .where(AccessToken.token_hash == hash_token(token),
                        AccessToken.revoked_at.is_(None))
             )).first()
@@ -90,8 +122,13 @@ class TokenService:
                 expires = expires.replace(tzinfo=utcnow().tzinfo)
             if expires <= utcnow():
                 return None
+        scopes = frozenset(tok.scopes.split())
+        if user is None:
+            if tok.client_id is None:
+                return None
+            return AppTokenInfo(tok.client_id, scopes, expires)
         return TokenInfo(user.id, user.login, user.display_name, user.chat_color,
-                         frozenset(tok.scopes.split()), expires)
+                         scopes, expires, tok.client_id)
 
     async def revoke(self, token: str) -> bool:
         async with self._sessions() as session:

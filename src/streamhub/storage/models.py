@@ -1,10 +1,10 @@
-"""ORM tables: users, channels and stream keys (the minimal account model)."""
+"""ORM tables: accounts, channels, chat, OAuth2 and EventSub."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -27,6 +27,27 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
+    # profile (Helix users fields)
+    description: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    profile_image_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    banner_image_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    broadcaster_type: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    password_changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+
+
+class Category(Base):
+    """A stream category (Helix calls them games)."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    igdb_id: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    box_art_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Channel(Base):
@@ -36,6 +57,81 @@ class Channel(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     title: Mapped[str] = mapped_column(String(140), default="")
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    tags: Mapped[str] = mapped_column(String(400), default="", server_default="")  # space-separated
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    is_mature: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    accent_color: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    vacation_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    vacation_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ChannelPanel(Base):
+    """An "about" panel under the player: title, plain text body, optional link and image."""
+
+    __tablename__ = "channel_panels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(String(100), default="")
+    body: Mapped[str] = mapped_column(String(2000), default="")
+    link_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    image_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class SocialLink(Base):
+    __tablename__ = "social_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(500))
+
+
+class ScheduleSegment(Base):
+    """A planned stream: one-off, or weekly recurring from start_time in its time zone."""
+
+    __tablename__ = "schedule_segments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    is_recurring: Mapped[bool] = mapped_column(Boolean, default=False)
+    title: Mapped[str] = mapped_column(String(140), default="")
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), nullable=True
+    )
+    canceled_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+
+
+class StreamSession(Base):
+    """One broadcast of a channel: a row while live (ended_at NULL), kept afterwards."""
+
+    __tablename__ = "streams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(String(40))
+    node: Mapped[str] = mapped_column(String(64), default="")
+    title: Mapped[str] = mapped_column(String(140), default="")
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), nullable=True
+    )
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    peak_viewers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+Index("ix_streams_channel_ended", StreamSession.channel_id, StreamSession.ended_at)
 
 
 class StreamKey(Base):
@@ -58,7 +154,10 @@ class AccessToken(Base):
     __tablename__ = "access_tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # NULL for app access tokens (client-credentials flow)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=True
+    )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     scopes: Mapped[str] = mapped_column(String(2000), default="")
     client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -196,6 +295,139 @@ class Emote(Base):
     format: Mapped[str] = mapped_column(String(8))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+
+
+class OAuthApp(Base):
+    """A registered OAuth2 application (client id, hashed secret, redirect URIs)."""
+
+    __tablename__ = "oauth_apps"
+
+    client_id: Mapped[str] = mapped_column(String(30), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    client_secret_hash: Mapped[str] = mapped_column(String(64))
+    redirect_uris: Mapped[str] = mapped_column(String(2000), default="")  # space-separated
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+
+
+class OAuthCode(Base):
+    """A one-time authorization code (stored hashed), valid for a few minutes."""
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_apps.client_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scopes: Mapped[str] = mapped_column(String(2000), default="")
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RefreshToken(Base):
+    """A refresh token (stored hashed); single use, rotated on every refresh."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_apps.client_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WebSession(Base):
+    """A logged-in browser (cookie holds the id; stored hashed) with its CSRF token."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EventSubSubscription(Base):
+    """An EventSub subscription (webhook or websocket transport)."""
+
+    __tablename__ = "eventsub_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(8))
+    condition: Mapped[str] = mapped_column(Text)  # JSON object of strings
+    method: Mapped[str] = mapped_column(String(16))  # webhook | websocket
+    callback: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(48))
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cost: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+
+
+Index("ix_eventsub_subscriptions_type_status", EventSubSubscription.type,
+      EventSubSubscription.status)
+
+
+class EventSubDelivery(Base):
+    """The outbox: one message to one webhook subscription, kept until delivered or given up."""
+
+    __tablename__ = "eventsub_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("eventsub_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    message_type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+
+
+Index("ix_eventsub_outbox_pending", EventSubDelivery.delivered_at, EventSubDelivery.failed_at,
+      EventSubDelivery.next_attempt_at)
+
+
+class Raid(Base):
+    """A raid from one live channel to another: pending until it goes or is canceled."""
+
+    __tablename__ = "raids"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    from_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    to_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    viewer_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # pending | done | canceled
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )

@@ -1,0 +1,1 @@
+"""Helix-style REST API, OAuth2 endpoints and EventSub."""

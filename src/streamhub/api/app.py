@@ -1,0 +1,79 @@
+"""The API application: Helix under /helix, OAuth2 under /oauth2, OpenAPI at /docs.
+
+The node's other HTTP routes (origin, pages) are mounted behind it as the fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from streamhub.api.context import ApiContext
+from streamhub.api.errors import ApiError, install_error_handlers
+from streamhub.api.ratelimit import Allowance
+
+RouterFactory = Callable[[ApiContext], APIRouter]
+
+
+def routers() -> list[RouterFactory]:
+    """Every router of the API, in order (imported here so each module stays independent)."""
+    found: list[RouterFactory] = []
+    return found
+
+
+class RateLimitHeaders:
+    """Adds the Ratelimit-* headers a request's token bucket produced (see auth.requires)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                allowance = scope.get("state", {}).get("ratelimit")
+                if isinstance(allowance, Allowance):
+                    headers = list(message.get("headers", []))
+                    present = {k.lower() for k, _ in headers}
+                    for name, value in allowance.headers().items():
+                        if name.lower().encode() not in present:
+                            headers.append((name.lower().encode(), value.encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def build_api(ctx: ApiContext, fallback: ASGIApp | None = None) -> FastAPI:
+    """The node's outer HTTP app: API routes first, then `fallback` for everything else."""
+    app = FastAPI(
+        title="StreamHub API",
+        summary="Twitch-Helix-style REST API, OAuth2 and EventSub of a StreamHub node",
+        version="1",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+    for factory in routers():
+        app.include_router(factory(ctx))
+
+    @app.api_route("/helix/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    async def unknown_endpoint(rest: str) -> None:
+        raise ApiError(404, f"No such endpoint: /helix/{rest}")
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["*"], allow_methods=["*"],
+        allow_headers=["Authorization", "Client-Id", "Content-Type"],
+        expose_headers=["Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset"],
+    )
+    if fallback is not None:
+        app.mount("", fallback)
+    return app

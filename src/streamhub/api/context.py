@@ -1,0 +1,33 @@
+"""What API handlers need, built once by the composition root (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from streamhub.api.ratelimit import TokenBuckets
+from streamhub.channels.service import ChannelService
+from streamhub.channels.tokens import TokenService
+from streamhub.chat.presence import Presence
+from streamhub.chat.service import ChatService
+from streamhub.config import Settings
+from streamhub.events import EventSink
+from streamhub.ingest.hub import LiveHub
+from streamhub.storage.blobs import LocalBlobStore
+
+
+@dataclass(slots=True)
+class ApiContext:
+    """Services shared by every router; each router module closes over this."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    channels: ChannelService
+    tokens: TokenService
+    chat: ChatService
+    hub: LiveHub
+    presence: Presence
+    blobs: LocalBlobStore
+    events: EventSink
+    buckets: TokenBuckets = field(default_factory=TokenBuckets)

@@ -1,0 +1,67 @@
+"""Helix error bodies `{"error","status","message"}` and the handlers that produce them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+
+class ApiError(Exception):
+    """A client-facing API error with its HTTP status (and optional headers)."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"error": HTTPStatus(status).phrase, "status": status, "message": message}
+
+
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None,
+                   ) -> JSONResponse:
+    return JSONResponse(error_body(status, message), status, headers=dict(headers or {}))
+
+
+def describe_validation(exc: RequestValidationError) -> str:
+    """One readable sentence per problem, naming the parameter or body field."""
+    parts: list[str] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "body", "header", "path")]
+        where = loc[0] if loc and err.get("loc", ("",))[0] != "body" else ".".join(loc)
+        kind = str(err.get("loc", ("",))[0])
+        what = "parameter" if kind in ("query", "path", "header") else "body field"
+        if err.get("type") == "missing":
+            parts.append(f"Missing required {what} {where!r}" if where else "Missing body")
+        elif where:
+            parts.append(f"Invalid {what} {where!r}: {err.get('msg', 'invalid value')}")
+        else:
+            parts.append(f"Invalid body: {err.get('msg', 'invalid value')}")
+    return "; ".join(parts) or "Invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.message, exc.headers)
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(400, describe_validation(exc))
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(exc.status_code, str(exc.detail), exc.headers)
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

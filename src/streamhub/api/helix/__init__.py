@@ -1,0 +1,1 @@
+"""Helix endpoints, one module per area; each exposes `router(ctx) -> APIRouter`."""

@@ -1,0 +1,30 @@
+"""RFC 3339 timestamps as Helix writes them (UTC, `Z`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from streamhub.api.errors import ApiError
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite gives naive UTC datetimes back; make them aware."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def rfc3339(value: datetime | None) -> str:
+    """`2026-11-23T15:04:21Z` (empty string for None, as Helix does)."""
+    if value is None:
+        return ""
+    return aware(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: str, name: str) -> datetime:
+    """Parse an RFC 3339 time from a request; 400 naming `name` when it is not one."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"Invalid {name!r}: expected an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise ApiError(400, f"Invalid {name!r}: the time needs a zone (e.g. Z)")
+    return parsed.astimezone(UTC)
