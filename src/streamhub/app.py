@@ -12,7 +12,12 @@ import uvicorn
 
 from streamhub.api.app import build_api
 from streamhub.api.context import ApiContext
+from streamhub.api.eventsub.service import EventSubService
+from streamhub.api.ratelimit import TokenBuckets
+from streamhub.channels.profile import viewer_settings
+from streamhub.channels.raids import RaidService
 from streamhub.channels.service import ChannelService, UserInfo
+from streamhub.channels.streams import StreamSessions, node_name
 from streamhub.channels.tokens import TokenService
 from streamhub.chat.bus import Bus, MemoryBus, RedisBus
 from streamhub.chat.fanout import FanoutRoom, WriteBudget
@@ -30,7 +35,7 @@ from streamhub.chat.sharedlimits import (
 from streamhub.chat.store import ChatStore
 from streamhub.config import Settings
 from streamhub.delivery.origin import build_http_app
-from streamhub.events import DiscardEvents, EventSink
+from streamhub.events import EventSink
 from streamhub.ingest.hub import LiveHub
 from streamhub.ingest.server import RtmpServer
 from streamhub.storage.blobs import LocalBlobStore
@@ -63,14 +68,19 @@ class Node:
         self.engine = make_engine(settings.resolved_database_url)
         sessions = sessionmaker(self.engine)
         self.sessions = sessions
-        self.events: EventSink = DiscardEvents()
+        self.eventsub = EventSubService(sessions, settings, logger=self.log.getChild("eventsub"))
+        self.events: EventSink = self.eventsub
         self.channels = ChannelService(sessions)
         self.tokens = TokenService(sessions)
+        self.stream_sessions = StreamSessions(
+            sessions, self.events, node=node_name(settings.data_dir),
+            logger=self.log.getChild("streams"))
         self.hub = LiveHub(
             settings=settings,
             keys=self.channels,
             media_root=settings.data_dir / "media",
             logger=self.log.getChild("live"),
+            listener=self.stream_sessions,
         )
         self.rtmp = RtmpServer(
             self.hub, host=settings.host, port=settings.rtmp_port, logger=self.log.getChild("rtmp")
@@ -80,6 +90,7 @@ class Node:
             RedisBus(settings.redis_url, logger=self.log.getChild("bus"))
             if settings.redis_url else MemoryBus(logger=self.log.getChild("bus"))
         )
+        self.eventsub.attach_bus(self.bus)
         self.blobs = LocalBlobStore(settings.data_dir / "blobs")
         self.presence: Presence = (
             RedisPresence(settings.redis_url) if settings.redis_url else LocalPresence()
@@ -97,15 +108,21 @@ class Node:
             fanout_factory=lambda name: FanoutRoom(name, budget=budget, logger=chat_log),
             blobs=self.blobs,
             limiter=self.message_limiter,
+            events=self.events,
         )
         origin = build_http_app(
             settings=settings, hub=self.hub, channels=self.channels,
             extra_routes=chat_routes(self.chat, self.tokens, self.blobs, self.presence),
+            channel_settings=lambda login: viewer_settings(sessions, login),
         )
+        self.raids = RaidService(
+            sessions=sessions, chat=self.chat, hub=self.hub, presence=self.presence,
+            events=self.events, delay=settings.raid_delay, logger=self.log.getChild("raids"))
         self.api = ApiContext(
             settings=settings, sessions=sessions, channels=self.channels, tokens=self.tokens,
             chat=self.chat, hub=self.hub, presence=self.presence, blobs=self.blobs,
-            events=self.events,
+            events=self.events, buckets=TokenBuckets(settings.helix_rate_limit),
+            raids=self.raids,
         )
         self.http_app = build_api(self.api, fallback=origin)
         self.chat_sessions: set[ChatSession] = set()
@@ -136,6 +153,7 @@ class Node:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         if run_migrations:
             await migrate(self.settings.resolved_database_url)
+        await self.stream_sessions.close_orphans()
         await self.chat.start()
         await self.rtmp.start()
         await self.chat_gateway.start()
@@ -168,6 +186,7 @@ class Node:
             self.chat_gateway.ircs_port if tls else None,
         )
         web, rtmp = self.bound.public(self.settings.public_host)
+        await self.eventsub.start(web)
         self.log.info("http listening on %s", web)
         self.log.info("rtmp listening on %s", rtmp)
         self.log.info("chat listening on ws port %d, irc port %d",
@@ -205,6 +224,8 @@ class Node:
     async def stop(self) -> None:
         if self._keepalive is not None:
             self._keepalive.cancel()
+        await self.eventsub.stop()  # websocket clients get session_reconnect
+        await self.raids.close()
         await self.chat_gateway.close(reconnect=True)
         await self.chat.close()
         await self.bus.close()
@@ -214,6 +235,7 @@ class Node:
             await self.presence.close()
         await self.rtmp.close()
         await self.hub.close()
+        await self.stream_sessions.drain()
         if self._http is not None:
             self._http.should_exit = True
         if self._http_task is not None:

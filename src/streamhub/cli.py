@@ -1,4 +1,4 @@
-"""The `streamhub` command: up, migrate, user create / reset-key."""
+"""The `streamhub` command: up, migrate, user create / reset-key, token create, app create."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from streamhub.channels.accounts import AccountService
+from streamhub.channels.oauth import OAuthService
 from streamhub.channels.service import AccountError, ChannelService
 from streamhub.channels.tokens import DEFAULT_SCOPES, TokenService
 from streamhub.config import ConfigError, Settings, load_settings
@@ -30,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     create = user.add_parser("create", help="create a user; prints JSON with id, login, stream_key")
     create.add_argument("login")
     create.add_argument("--password")
+    create.add_argument("--admin", action="store_true", help="make the user a site admin")
     reset = user.add_parser("reset-key", help="revoke the stream key and print a new one (JSON)")
     reset.add_argument("login")
     show = user.add_parser("show", help="print a user as JSON (with the stream key)")
@@ -45,6 +48,18 @@ def _parser() -> argparse.ArgumentParser:
         "--scope", action="append", dest="scopes", metavar="S",
         help="a scope such as chat:read, chat:edit (repeatable; default chat:read chat:edit)",
     )
+    app = sub.add_parser("app", help="manage OAuth2 applications").add_subparsers(
+        dest="app_cmd", required=True
+    )
+    acreate = app.add_parser(
+        "create", help="register an OAuth2 app; prints JSON with client_id and client_secret"
+    )
+    acreate.add_argument("name")
+    acreate.add_argument(
+        "--redirect-uri", action="append", dest="redirect_uris", default=[], metavar="URI",
+        help="an allowed redirect URI (repeatable; https, or http on localhost)",
+    )
+    acreate.add_argument("--owner", metavar="LOGIN", help="the user who owns the app")
     return p
 
 
@@ -69,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "token":
             migrate_sync(settings.resolved_database_url)
             return asyncio.run(_token(settings, args))
+        if args.cmd == "app":
+            migrate_sync(settings.resolved_database_url)
+            return asyncio.run(_app(settings, args))
         if args.cmd == "up":
             return _run_node(settings)
     except AccountError as exc:
@@ -86,6 +104,8 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
         service = ChannelService(sessionmaker(engine))
         if args.user_cmd == "create":
             info = await service.create_user(args.login, args.password)
+            if args.admin:
+                await AccountService(sessionmaker(engine), service).set_admin(info.login)
         elif args.user_cmd == "reset-key":
             await service.reset_stream_key(args.login)
             found = await service.get_user(args.login)
@@ -96,8 +116,12 @@ async def _user(settings: Settings, args: argparse.Namespace) -> int:
             if found is None:
                 raise AccountError(f"no user {args.login!r}")
             info = found
-        print(json.dumps({"id": info.id, "login": info.login,
-                          "display_name": info.display_name, "stream_key": info.stream_key}))
+        out: dict[str, object] = {"id": info.id, "login": info.login,
+                                  "display_name": info.display_name,
+                                  "stream_key": info.stream_key}
+        if args.user_cmd == "create":
+            out["admin"] = bool(args.admin)
+        print(json.dumps(out))
         return 0
     finally:
         await engine.dispose()
@@ -112,6 +136,22 @@ async def _token(settings: Settings, args: argparse.Namespace) -> int:
             "access_token": issued.access_token, "token_type": "bearer",
             "login": issued.info.login, "user_id": issued.info.user_id,
             "scopes": sorted(issued.info.scopes),
+        }))
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _app(settings: Settings, args: argparse.Namespace) -> int:
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        sessions = sessionmaker(engine)
+        made = await OAuthService(sessions, TokenService(sessions)).register_app(
+            args.name, tuple(args.redirect_uris), args.owner)
+        print(json.dumps({
+            "client_id": made.app.client_id, "client_secret": made.client_secret,
+            "name": made.app.name, "redirect_uris": list(made.app.redirect_uris),
+            "owner_id": str(made.app.owner_id) if made.app.owner_id is not None else None,
         }))
         return 0
     finally:

@@ -79,6 +79,38 @@ class Settings(BaseModel):
     # ingest
     reconnect_grace: float = Field(default=10.0, ge=0)
 
+    # Helix API: token-bucket points per minute per client id (+ user), as Twitch's 800
+    helix_rate_limit: int = Field(default=800, ge=1, le=10_000_000)
+
+    # web login: failed attempts allowed per account and per client IP within the window (s)
+    login_failures_account: int = Field(default=5, ge=1)
+    login_failures_ip: int = Field(default=20, ge=1)
+    login_failure_window: float = Field(default=900.0, gt=0)
+
+    # raids: seconds between POST /helix/raids and the raid going out (cancelable meanwhile)
+    raid_delay: float = Field(default=10.0, ge=0, le=600)
+
+    # EventSub
+    eventsub_retry_base: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="Seconds before the first webhook retry; doubles per attempt")
+    eventsub_max_attempts: int = Field(
+        default=6, ge=1, le=100,
+        description="Webhook attempts per message before the subscription is revoked "
+                    "(notification_failures_exceeded)")
+    eventsub_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds a webhook receiver has to answer")
+    eventsub_poll_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between outbox polls when idle")
+    eventsub_refresh_interval: float = Field(
+        default=5.0, gt=0, le=600,
+        description="Seconds between reloads of the subscription index (other nodes' changes)")
+    eventsub_queue_size: int = Field(
+        default=10_000, ge=1, description="Events waiting to be matched before emit drops")
+    eventsub_ws_unused_timeout: float = Field(
+        default=10.0, gt=0, le=600,
+        description="Seconds a websocket session may stay without a subscription")
+
     # first start of `streamhub up`
     demo_user: str | None = "demo"
 

@@ -25,8 +25,10 @@ def test_first_start_creates_and_prints_demo_user(tmp_path: Path) -> None:
         assert f"rtmp://127.0.0.1:{node.rtmp_port}/live" in out
         assert f"http://127.0.0.1:{node.http_port}/demo" in out
         assert node.http.get("/demo").status_code == 200
-        assert node.state("demo") == {
+        state = node.state("demo")
+        assert {k: state[k] for k in ("login", "live", "state", "renditions")} == {
             "login": "demo", "live": False, "state": "offline", "renditions": []}
+        assert state["title"] == "" and state["tags"] == []
     finally:
         node.stop()
     again = NodeProcess(tmp_path / "d", demo_user="demo")  # same data dir: no second user

@@ -20,7 +20,27 @@ RouterFactory = Callable[[ApiContext], APIRouter]
 
 def routers() -> list[RouterFactory]:
     """Every router of the API, in order (imported here so each module stays independent)."""
+    from streamhub.api import oauth2
+    from streamhub.api.eventsub import router as eventsub
+    from streamhub.api.helix import (
+        channels,
+        chat,
+        games,
+        moderation,
+        raids,
+        schedule,
+        search,
+        streams,
+        users,
+    )
+    from streamhub.web import accounts as web_accounts
+
     found: list[RouterFactory] = []
+    found.append(eventsub.router)
+    found += [oauth2.router, web_accounts.router]
+    found += [moderation.router, chat.router, raids.router]
+    found += [users.router, channels.router, streams.router, search.router, games.router,
+              schedule.router]
     return found
 
 

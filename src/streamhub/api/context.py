@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streamhub.api.ratelimit import TokenBuckets
+from streamhub.channels.raids import RaidService
 from streamhub.channels.service import ChannelService
 from streamhub.channels.tokens import TokenService
 from streamhub.chat.presence import Presence
@@ -31,3 +32,4 @@ class ApiContext:
     blobs: LocalBlobStore
     events: EventSink
     buckets: TokenBuckets = field(default_factory=TokenBuckets)
+    raids: RaidService | None = None  # None: the raids router builds its own

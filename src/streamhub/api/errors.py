@@ -36,7 +36,10 @@ def describe_validation(exc: RequestValidationError) -> str:
     """One readable sentence per problem, naming the parameter or body field."""
     parts: list[str] = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "body", "header", "path")]
+        full = list(err.get("loc", ()))
+        # drop the leading location kind only (a parameter may itself be named "query")
+        loc = [str(p) for p in (full[1:] if full and full[0] in ("query", "body", "header",
+                                                                "path") else full)]
         where = loc[0] if loc and err.get("loc", ("",))[0] != "body" else ".".join(loc)
         kind = str(err.get("loc", ("",))[0])
         what = "parameter" if kind in ("query", "path", "header") else "body field"

@@ -109,7 +109,7 @@ def int_ids(values: list[str], name: str) -> list[int]:
     """Repeated numeric ids (user ids, category ids): 400 for anything not a positive integer."""
     out: list[int] = []
     for value in check_ids(values, name):
-        if not value.isdigit() or len(value) > 18:
+        if not value.isdigit() or len(value) > 18 or int(value) > 2**31 - 1:  # int4 ids
             raise ApiError(400, f"Invalid {name!r} value {value!r}")
         out.append(int(value))
     return out

@@ -12,6 +12,8 @@ from streamhub.api.context import ApiContext
 from streamhub.api.errors import ApiError
 from streamhub.storage.models import User
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns (PostgreSQL rejects larger parameters)
+
 
 @dataclass(frozen=True, slots=True)
 class Person:
@@ -47,7 +49,7 @@ async def people_by_login(ctx: ApiContext, logins: Iterable[str]) -> dict[str, P
 
 def parse_user_id(value: str, name: str) -> int:
     """A Helix user id parameter: 400 unless a positive integer."""
-    if not value.isdigit() or len(value) > 18 or int(value) == 0:
+    if not value.isdigit() or len(value) > 18 or not 0 < int(value) <= MAX_ID:
         raise ApiError(400, f"Invalid {name!r}: expected a user ID")
     return int(value)
 

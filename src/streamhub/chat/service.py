@@ -28,6 +28,7 @@ from streamhub.chat.emotes import find_emotes, format_emotes_tag, is_emote_only
 from streamhub.chat.events import Category, RoomEvent, Subscriber
 from streamhub.chat.fanout import FanoutRoom
 from streamhub.chat.images import ImageError, probe_image
+from streamhub.chat.notify import ban_event, chat_message_event, role_event, unban_event
 from streamhub.chat.rules import (
     History,
     Refusal,
@@ -44,6 +45,7 @@ from streamhub.chat.store import (
     RoomSnapshot,
     StoredMessage,
 )
+from streamhub.events import DiscardEvents, EventSink
 from streamhub.protocols.irc.message import Message
 from streamhub.storage.blobs import BlobStore
 
@@ -177,8 +179,10 @@ class ChatService:
         fanout_factory: Callable[[str], FanoutRoom] = FanoutRoom,
         blobs: BlobStore | None = None,
         limiter: MessageLimiter | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.store = store
+        self.events: EventSink = events or DiscardEvents()  # EventSub: chat, ban, role events
         self.bus = bus
         self.log = logger or logging.getLogger(__name__)
         self._subs = subscriptions
@@ -356,6 +360,31 @@ class ChatService:
         user = member.user
         if user.id is None or "chat:edit" not in user.scopes:
             raise ChatError("no_permission", "Log in with a chat:edit token to send messages.")
+        return await self._submit(room, member, text, reply_to=reply_to, echo=False)
+
+    async def submit_as(
+        self, user: ChatUser, name: str, text: str, *, reply_to: str | None = None
+    ) -> tuple[str, asyncio.Future[Any]]:
+        """Like submit_message for a sender without a chat connection (the REST API, which
+        checked the token's scope): the same rules, limits and bans apply. The sender's own
+        chat connections see the message too."""
+        room = await self.open_room(name)
+        if room is None:
+            raise ChatError("msg_channel_suspended", "This channel does not exist.")
+        if user.id is None:
+            raise ChatError("no_permission", "Log in to send messages.")
+        member = Member(user)
+        member.followed_at = await self.store.followed_at(room.channel_id, user.id)
+        member.first_msg = not await self.store.has_chatted(room.channel_id, user.id)
+        if self._subs is not None:
+            member.subscription = await self._subs.subscription(room.channel_id, user.id)
+        return await self._submit(room, member, text, reply_to=reply_to, echo=True)
+
+    async def _submit(
+        self, room: Room, member: Member, text: str, *, reply_to: str | None, echo: bool
+    ) -> tuple[str, asyncio.Future[Any]]:
+        name, user = room.name, member.user
+        assert user.id is not None
         now = self._clock()
         uid = user.id
         remaining = room.ban_remaining(uid, now)
@@ -409,9 +438,12 @@ class ChatService:
         stored = self.store.persist(
             StoredMessage(msg_id, room.channel_id, uid, user.login, text, now)
         )
-        published = self._enqueue(name, events=[(line, Category.CHAT, uid)],
+        published = self._enqueue(name, events=[(line, Category.CHAT, None if echo else uid)],
                                    state={"k": "msg", "id": msg_id, "u": uid, "l": user.login,
                                           "d": user.display_name, "t": text, "at": now})
+        self.events.emit("channel.chat.message", chat_message_event(
+            room.snap.channel, uid, user.login, user.display_name, msg_id, text, tags,
+            emote_ids))
         return msg_id, asyncio.gather(published, stored)
 
     async def recent_lines(self, name: str, limit: int = 50) -> list[str]:
@@ -480,6 +512,8 @@ class ChatService:
         clear = Message("CLEARCHAT", (f"#{name}", target.login), tags, SERVER)
         await self._publish(name, events=[(clear, Category.COMMANDS, None)],
                             state={"k": "ban", "u": target.id, "e": expires})
+        self.events.emit("channel.ban", ban_event(
+            room.snap.channel, target, moderator, reason, now, expires))
         if duration is None:
             return f"{target.login} is now banned from this channel."
         return f"{target.login} has been timed out for {duration} seconds."
@@ -492,6 +526,7 @@ class ChatService:
         if not await self.store.lift_ban(room.channel_id, target.id, moderator_id=moderator.id):
             raise ChatError("bad_unban_no_ban", f"{target.login} is not banned from this channel.")
         await self._publish(name, state={"k": "unban", "u": target.id})
+        self.events.emit("channel.unban", unban_event(room.snap.channel, target, moderator))
         return f"{target.login} is no longer banned from this channel."
 
     async def delete_message(self, name: str, moderator: ChatUser, message_id: str) -> str:
@@ -570,6 +605,9 @@ class ChatService:
             state = "already" if present else "not"
             raise ChatError(msg_id, f"{target.login} is {state} a {word} of this channel.")
         await self._publish(name, state={"k": "role", "u": target.id, "r": role, "p": present})
+        if role == "moderator":
+            self.events.emit("channel.moderator." + ("add" if present else "remove"),
+                             role_event(room.snap.channel, target))
         if present:
             return f"You have added {target.login} as a {word} of this channel."
         return f"You have removed {target.login} as a {word} of this channel."
@@ -645,8 +683,8 @@ class ChatService:
         updated = dataclasses.replace(user, color=value)
         for room in self.rooms.values():
             for member in room.members.values():
-                if member.user.id == user.id:
-                    member.user = updated
+                if member.user.id == user.id:  # keep each connection's own token scopes
+                    member.user = dataclasses.replace(member.user, color=value)
         return updated
 
     async def usernotice(
@@ -662,6 +700,14 @@ class ChatService:
         params = (f"#{name}", text) if text else (f"#{name}",)
         await self._publish(name, events=[
             (Message("USERNOTICE", params, all_tags, SERVER), Category.COMMANDS, None)])
+
+    async def host_target(self, name: str, target: str, viewers: int) -> None:
+        """`HOSTTARGET #name :target viewers`: tells clients in the room to follow a raid."""
+        room = await self.open_room(name)
+        if room is None:
+            raise ChatError("msg_channel_suspended", "This channel does not exist.")
+        line = Message("HOSTTARGET", (f"#{name}", f"{target} {viewers}"), {}, SERVER)
+        await self._publish(name, events=[(line, Category.COMMANDS, None)])
 
     # ---- bus ----
 

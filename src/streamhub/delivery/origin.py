@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -47,9 +47,13 @@ class UserLookup(Protocol):
     async def get_user(self, login: str) -> UserInfo | None: ...
 
 
+# A channel's live settings shown to viewers: {"title", "game_id", "game_name", "tags"}.
+ChannelSettings = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
 def build_http_app(
     *, settings: Settings, hub: LiveHub, channels: UserLookup,
-    extra_routes: Sequence[BaseRoute] = (),
+    extra_routes: Sequence[BaseRoute] = (), channel_settings: ChannelSettings | None = None,
 ) -> Starlette:
     """The node's HTTP surface; every handler closes over the services it needs."""
     templates = Jinja2Templates(directory=str(WEB / "templates"))
@@ -123,13 +127,16 @@ def build_http_app(
         if not LOGIN_RE.fullmatch(login):
             raise HTTPException(404, "no such channel")
         stream = hub.get(login)
+        extra = await channel_settings(login) if channel_settings is not None else None
         if stream is not None:
-            return JSONResponse(stream.snapshot(), headers={"Cache-Control": NO_STORE})
+            return JSONResponse({**stream.snapshot(), **(extra or {})},
+                                headers={"Cache-Control": NO_STORE})
         user = await channels.get_user(login)
         if user is None:
             raise HTTPException(404, "no such channel")
         return JSONResponse(
-            {"login": user.login, "live": False, "state": "offline", "renditions": []},
+            {"login": user.login, "live": False, "state": "offline", "renditions": [],
+             **(extra or {})},
             headers={"Cache-Control": NO_STORE},
         )
 

@@ -35,6 +35,14 @@ class StreamKeyResolver(Protocol):
     async def resolve_stream_key(self, key: str) -> str | None: ...
 
 
+class LiveListener(Protocol):
+    """Told when a channel's session first goes live and when it ends (must not block)."""
+
+    def on_live(self, login: str, session_id: str, started: datetime) -> None: ...
+
+    def on_offline(self, login: str, session_id: str) -> None: ...
+
+
 class InputStats:
     """Rolling figures about what the encoder sends (bitrate, fps, keyframe interval)."""
 
@@ -88,6 +96,7 @@ class LiveStream:
         self.outputs: list[Output] = []
         self.source: SourceInfo | None = None
         self.reconnects = 0
+        self.announced = False  # the listener was told this session is live
         self._offline_timer: asyncio.Task[None] | None = None
 
     @property
@@ -267,6 +276,9 @@ class _PipelineSink:
             return
         if current is self._publisher and stream.state != "live":
             stream.state = "live"
+            if not stream.announced:
+                stream.announced = True
+                stream.hub._announce(stream, live=True)
 
 
 class LiveHub:
@@ -279,7 +291,9 @@ class LiveHub:
         keys: StreamKeyResolver,
         media_root: Path,
         logger: logging.Logger,
+        listener: LiveListener | None = None,
     ) -> None:
+        self.listener = listener
         self._settings = settings
         self._keys = keys
         self._media_root = media_root
@@ -399,6 +413,20 @@ class LiveHub:
         if self._streams.get(stream.login) is stream:
             del self._streams[stream.login]
         self._log.info("%s: offline", stream.login)
+        if stream.announced:
+            stream.announced = False
+            self._announce(stream, live=False)
+
+    def _announce(self, stream: LiveStream, *, live: bool) -> None:
+        if self.listener is None:
+            return
+        try:
+            if live:
+                self.listener.on_live(stream.login, stream.session_id, stream.started_at)
+            else:
+                self.listener.on_offline(stream.login, stream.session_id)
+        except Exception:  # a listener's bug must not take the stream down
+            self._log.exception("%s: live listener failed", stream.login)
 
     async def close(self) -> None:
         for stream in list(self._streams.values()):

@@ -86,6 +86,19 @@
     if (live) attach(); else detach();
   }
 
+  // Category and tags under the title (textContent only: they are user input).
+  function showCategory(name, tags) {
+    let el = document.getElementById("category");
+    if (!el) {
+      el = document.createElement("p");
+      el.id = "category";
+      el.className = "category";
+      document.getElementById("title").after(el);
+    }
+    const list = Array.isArray(tags) ? tags.filter(function (t) { return typeof t === "string"; }) : [];
+    text(el, [name].concat(list.map(function (t) { return "#" + t; })).filter(Boolean).join("  "));
+  }
+
   async function poll() {
     try {
       const r = await fetch(root.dataset.state, { cache: "no-store" });
@@ -93,6 +106,7 @@
         const s = await r.json();
         setLive(s.live === true);
         if (typeof s.title === "string") text(document.getElementById("title"), s.title);
+        if (typeof s.game_name === "string") showCategory(s.game_name, s.tags);
       }
     } catch (err) { /* network blip: try again */ }
   }

@@ -28,6 +28,25 @@ def _channel_fk(name: str = "channel_id") -> sa.Column[Any]:
                      nullable=False)
 
 
+SEED_CATEGORIES = (
+    ("Just Chatting", ""), ("Music", ""), ("Art", ""), ("Software and Game Development", ""),
+    ("Science & Technology", ""), ("Talk Shows & Podcasts", ""), ("Sports", ""),
+    ("Travel & Outdoors", ""), ("Food & Drink", ""), ("Makers & Crafting", ""),
+    ("Fitness & Health", ""), ("ASMR", ""), ("Special Events", ""), ("Politics", ""),
+    ("Beauty & Body Art", ""), ("Animals, Aquariums, and Zoos", ""),
+    ("Pools, Hot Tubs, and Beaches", ""),
+    ("Retro", ""), ("Chess", ""), ("Games + Demos", ""), ("Minecraft", "121"),
+    ("League of Legends", "115"), ("Grand Theft Auto V", "1020"), ("Fortnite", "1905"),
+    ("Counter-Strike", ""), ("VALORANT", ""), ("Dota 2", ""), ("World of Warcraft", ""),
+    ("Apex Legends", ""), ("Call of Duty: Warzone", ""), ("Overwatch 2", ""),
+    ("Rocket League", ""), ("Dead by Daylight", ""), ("EA Sports FC 24", ""),
+    ("Hearthstone", ""), ("Teamfight Tactics", ""), ("Stardew Valley", ""),
+    ("The Legend of Zelda: Tears of the Kingdom", ""), ("Elden Ring", ""), ("Terraria", ""),
+    ("Factorio", ""), ("Old School RuneScape", ""), ("Escape from Tarkov", ""),
+    ("Super Mario 64", ""), ("Rust", ""),
+)
+
+
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("description", sa.String(300), nullable=False,
@@ -228,6 +247,12 @@ def upgrade() -> None:
         _now(),
     )
     op.create_index("ix_raids_from_id", "raids", ["from_id"])
+
+    # A useful default list of categories (names and IGDB ids where known).
+    categories = sa.table("categories", sa.column("name", sa.String()),
+                          sa.column("igdb_id", sa.String()))
+    op.bulk_insert(categories, [{"name": name, "igdb_id": igdb}
+                                for name, igdb in SEED_CATEGORIES])
 
 
 def downgrade() -> None:

@@ -1,0 +1,1 @@
+"""EventSub: subscription types, the event sink and outbox, webhook and WebSocket transports."""

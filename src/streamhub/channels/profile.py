@@ -1,0 +1,434 @@
+"""Profiles and channel settings: validation rules, reads/updates, images, panels, social links."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from streamhub.chat.images import ImageError, probe_image
+from streamhub.storage.blobs import BlobStore
+from streamhub.storage.models import (
+    Category,
+    Channel,
+    ChannelPanel,
+    SocialLink,
+    StreamSession,
+    User,
+)
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+MAX_TITLE = 140
+MAX_DESCRIPTION = 300
+MAX_TAGS = 10
+MAX_PANELS = 20
+MAX_SOCIAL_LINKS = 5
+PROFILE_IMAGE_BYTES = 2 << 20
+BANNER_IMAGE_BYTES = 4 << 20
+PROFILE_IMAGE_SIDE = 1024
+BANNER_IMAGE_SIDE = 4096
+ImageKind = Literal["profile", "banner"]
+
+_TAG = re.compile(r"^[^\W_]{1,25}$")
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_URL = re.compile(r"^https?://[^\s<>\"']{1,490}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# ISO 639-1 codes (and "other", as Twitch allows).
+_LANGUAGE_LIST = (
+    "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv "
+    "cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr "
+    "ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw "
+    "ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv "
+    "ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr "
+    "ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi "
+    "yo za zh zu other"
+)
+LANGUAGES = frozenset(_LANGUAGE_LIST.split())
+
+
+class ProfileError(ValueError):
+    """Invalid profile or channel input; the message says which field and why."""
+
+
+# ---- validation rules (pure) ----
+
+def clean_text(value: str, name: str, limit: int, *, single_line: bool = True) -> str:
+    """Strip, refuse control characters (and newlines when `single_line`) and overlong text."""
+    text = value.strip()
+    if len(text) > limit:
+        raise ProfileError(f"{name} is {len(text)} characters; the limit is {limit}")
+    bad = _CONTROL.search(text) or (single_line and re.search(r"[\r\n]", text))
+    if bad:
+        raise ProfileError(f"{name} contains control characters")
+    return text
+
+
+def check_title(value: str) -> str:
+    return clean_text(value, "title", MAX_TITLE)
+
+
+def check_description(value: str) -> str:
+    return clean_text(value, "description", MAX_DESCRIPTION, single_line=False)
+
+
+def check_tags(tags: Sequence[str]) -> list[str]:
+    """At most 10 tags of 1-25 letters or digits (no spaces, no symbols); case-insensitively
+    unique, keeping the first spelling."""
+    if len(tags) > MAX_TAGS:
+        raise ProfileError(f"at most {MAX_TAGS} tags are allowed (got {len(tags)})")
+    out: list[str] = []
+    seen: set[str] = set()
+    for tag in tags:
+        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+            raise ProfileError(f"invalid tag {tag!r}: 1-25 letters or digits, no spaces")
+        if tag.lower() not in seen:
+            seen.add(tag.lower())
+            out.append(tag)
+    return out
+
+
+def check_color(value: str) -> str:
+    if not _COLOR.fullmatch(value):
+        raise ProfileError(f"invalid color {value!r}: expected #RRGGBB")
+    return value.upper()
+
+
+def check_language(value: str) -> str:
+    code = value.strip().lower()
+    if code not in LANGUAGES:
+        raise ProfileError(f"invalid language {value!r}: expected an ISO 639-1 code or 'other'")
+    return code
+
+
+def check_display_name(login: str, value: str) -> str:
+    """A display name may only change the letter case of the login."""
+    name = value.strip()
+    if name.lower() != login.lower():
+        raise ProfileError("display name may only change the capitalization of the login")
+    return name
+
+
+def check_url(value: str, name: str = "url") -> str:
+    url = value.strip()
+    if not _URL.fullmatch(url):
+        raise ProfileError(f"invalid {name} {value!r}: expected an http(s) URL")
+    return url
+
+
+# ---- reads ----
+
+@dataclass(frozen=True, slots=True)
+class ProfileInfo:
+    id: int
+    login: str
+    display_name: str
+    description: str
+    email: str | None
+    profile_image_key: str | None
+    banner_image_key: str | None
+    broadcaster_type: str
+    is_admin: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    user_id: int
+    login: str
+    display_name: str
+    title: str
+    category_id: int | None
+    category_name: str
+    tags: list[str]
+    language: str
+    is_mature: bool
+    accent_color: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    id: int
+    position: int
+    title: str
+    body: str
+    link_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    id: int
+    position: int
+    title: str
+    url: str
+
+
+def _profile(u: User) -> ProfileInfo:
+    return ProfileInfo(u.id, u.login, u.display_name, u.description, u.email,
+                       u.profile_image_key, u.banner_image_key, u.broadcaster_type, u.is_admin,
+                       u.created_at)
+
+
+async def profiles(sessions: async_sessionmaker[AsyncSession], *, ids: Iterable[int] = (),
+                   logins: Iterable[str] = ()) -> list[ProfileInfo]:
+    """Users by id and/or login (unknown ones are left out), ordered by id."""
+    id_list, login_list = sorted(set(ids)), sorted({x.lower() for x in logins})
+    if not id_list and not login_list:
+        return []
+    async with sessions() as session:
+        rows = await session.scalars(select(User).where(
+            User.id.in_(id_list) | User.login.in_(login_list)).order_by(User.id))
+        return [_profile(u) for u in rows]
+
+
+async def channels(sessions: async_sessionmaker[AsyncSession], ids: Iterable[int],
+                   ) -> list[ChannelInfo]:
+    """Channel settings of these users (unknown ids are left out), ordered by id."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Channel, User.login, User.display_name, Category.name)
+            .join(User, User.id == Channel.user_id)
+            .outerjoin(Category, Category.id == Channel.category_id)
+            .where(Channel.user_id.in_(wanted)).order_by(Channel.user_id))
+        return [_channel(ch, login, name, cat) for ch, login, name, cat in rows]
+
+
+def _channel(ch: Channel, login: str, name: str, category: str | None) -> ChannelInfo:
+    return ChannelInfo(ch.user_id, login, name, ch.title, ch.category_id, category or "",
+                       ch.tags.split() if ch.tags else [], ch.language, ch.is_mature,
+                       ch.accent_color)
+
+
+# ---- updates ----
+
+@dataclass(slots=True)
+class ChannelUpdate:
+    """Fields to change (None = keep). `category_id` 0 clears the category."""
+
+    title: str | None = None
+    category_id: int | None = None
+    language: str | None = None
+    tags: list[str] | None = None
+    is_mature: bool | None = None
+    accent_color: str | None = None
+    changed: set[str] = field(default_factory=set)
+
+
+async def update_channel(sessions: async_sessionmaker[AsyncSession], channel_id: int,
+                         change: ChannelUpdate) -> ChannelInfo:
+    """Validate and apply `change`; also updates the open stream row's title/category."""
+    values: dict[str, object] = {}
+    if change.title is not None:
+        values["title"] = check_title(change.title)
+    if change.language is not None:
+        values["language"] = check_language(change.language)
+    if change.tags is not None:
+        values["tags"] = " ".join(check_tags(change.tags))
+    if change.is_mature is not None:
+        values["is_mature"] = change.is_mature
+    if change.accent_color is not None:
+        values["accent_color"] = check_color(change.accent_color)
+    async with sessions() as session:
+        if change.category_id is not None:
+            if change.category_id == 0:
+                values["category_id"] = None
+            elif (change.category_id > MAX_ID
+                  or await session.get(Category, change.category_id) is None):
+                raise ProfileError(f"no category with ID {change.category_id}")
+            else:
+                values["category_id"] = change.category_id
+        if values:
+            await session.execute(update(Channel).where(Channel.user_id == channel_id)
+                                  .values(**values))
+            live = {k: v for k, v in values.items() if k in ("title", "category_id")}
+            if live:
+                await session.execute(update(StreamSession).where(
+                    StreamSession.channel_id == channel_id, StreamSession.ended_at.is_(None))
+                    .values(**live))
+            await session.commit()
+        change.changed = set(values)
+    found = await channels(sessions, [channel_id])
+    if not found:
+        raise ProfileError(f"no channel with ID {channel_id}")
+    return found[0]
+
+
+async def update_user(sessions: async_sessionmaker[AsyncSession], user_id: int, *,
+                      description: str | None = None, display_name: str | None = None,
+                      ) -> ProfileInfo:
+    async with sessions() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise ProfileError(f"no user with ID {user_id}")
+        if description is not None:
+            user.description = check_description(description)
+        if display_name is not None:
+            user.display_name = check_display_name(user.login, display_name)
+        await session.commit()
+        return _profile(user)
+
+
+def image_key(kind: ImageKind, user_id: int, data: bytes, ext: str) -> str:
+    """Content-addressed key, so the served object never changes (immutable caching)."""
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    return f"{kind}/{user_id}/{digest}.{ext}"
+
+
+# JPEG start-of-frame markers (SOF0-SOF15 except DHT C4, JPG C8 and DAC CC) carry the size.
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's frame header, walking the marker segments."""
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            raise ProfileError("JPEG is corrupt (no marker where one was expected)")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):
+            break
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if length < 2:
+            raise ProfileError("JPEG is corrupt (bad segment length)")
+        if marker in _SOF:
+            if i + 9 > len(data):
+                break
+            height = int.from_bytes(data[i + 5:i + 7], "big")
+            width = int.from_bytes(data[i + 7:i + 9], "big")
+            return width, height
+        i += 2 + length
+    raise ProfileError("JPEG without a frame header")
+
+
+def probe_upload(data: bytes, max_bytes: int, max_side: int) -> tuple[str, str]:
+    """(file extension, content type) of an accepted PNG, GIF, WebP or JPEG upload."""
+    if data[:3] == b"\xff\xd8\xff":
+        if len(data) > max_bytes:
+            raise ProfileError(f"image is {len(data)} bytes; the limit is {max_bytes}")
+        width, height = jpeg_size(data)
+        if not (1 <= width <= max_side and 1 <= height <= max_side):
+            raise ProfileError(f"image is {width}x{height}; each side must be 1..{max_side}")
+        return "jpg", "image/jpeg"
+    try:
+        info = probe_image(data, max_bytes=max_bytes, max_side=max_side)
+    except ImageError as exc:
+        raise ProfileError(str(exc).replace("not a PNG, GIF or WebP image",
+                                            "not a PNG, GIF, WebP or JPEG image")) from None
+    return info.format, info.content_type
+
+
+async def set_image(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore,
+                    user_id: int, kind: ImageKind, data: bytes, content_type: str) -> str:
+    """Check and store a profile image or banner; returns its blob key. The previous image is
+    deleted once the new one is in place."""
+    limit, side = ((PROFILE_IMAGE_BYTES, PROFILE_IMAGE_SIDE) if kind == "profile"
+                   else (BANNER_IMAGE_BYTES, BANNER_IMAGE_SIDE))
+    ext, actual = probe_upload(data, limit, side)
+    declared = content_type.split(";")[0].strip().lower()
+    if declared != actual and not (actual == "image/jpeg" and declared == "image/jpg"):
+        raise ProfileError(f"Content-Type {declared or '(none)'} does not match the image "
+                           f"({actual})")
+    key = image_key(kind, user_id, data, ext)
+    await blobs.put(key, data)
+    column = User.profile_image_key if kind == "profile" else User.banner_image_key
+    async with sessions() as session:
+        old = await session.scalar(select(column).where(User.id == user_id))
+        await session.execute(update(User).where(User.id == user_id).values({column: key}))
+        await session.commit()
+    if old and old != key:
+        await blobs.delete(old)
+    return key
+
+
+# ---- panels and social links ----
+
+@dataclass(frozen=True, slots=True)
+class PanelInput:
+    title: str
+    body: str
+    link_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInput:
+    title: str
+    url: str
+
+
+async def panels(sessions: async_sessionmaker[AsyncSession], channel_id: int) -> list[Panel]:
+    async with sessions() as session:
+        rows = await session.scalars(select(ChannelPanel).where(
+            ChannelPanel.channel_id == channel_id).order_by(ChannelPanel.position))
+        return [Panel(p.id, p.position, p.title, p.body, p.link_url) for p in rows]
+
+
+async def replace_panels(sessions: async_sessionmaker[AsyncSession], channel_id: int,
+                         items: Sequence[PanelInput]) -> list[Panel]:
+    """Replace every panel of the channel (in order), validated first: all or nothing."""
+    if len(items) > MAX_PANELS:
+        raise ProfileError(f"at most {MAX_PANELS} panels are allowed")
+    rows = [ChannelPanel(
+        channel_id=channel_id, position=i, title=clean_text(p.title, "panel title", 100),
+        body=clean_text(p.body, "panel body", 2000, single_line=False),
+        link_url=check_url(p.link_url, "link_url") if p.link_url else None)
+        for i, p in enumerate(items)]
+    async with sessions() as session:
+        await session.execute(delete(ChannelPanel).where(ChannelPanel.channel_id == channel_id))
+        session.add_all(rows)
+        await session.commit()
+    return await panels(sessions, channel_id)
+
+
+async def social_links(sessions: async_sessionmaker[AsyncSession], channel_id: int,
+                       ) -> list[Link]:
+    async with sessions() as session:
+        rows = await session.scalars(select(SocialLink).where(
+            SocialLink.channel_id == channel_id).order_by(SocialLink.position))
+        return [Link(s.id, s.position, s.title, s.url) for s in rows]
+
+
+async def replace_social_links(sessions: async_sessionmaker[AsyncSession], channel_id: int,
+                               items: Sequence[LinkInput]) -> list[Link]:
+    if len(items) > MAX_SOCIAL_LINKS:
+        raise ProfileError(f"at most {MAX_SOCIAL_LINKS} social links are allowed")
+    rows = []
+    for i, link in enumerate(items):
+        title = clean_text(link.title, "link title", 64)
+        if not title:
+            raise ProfileError("link title must not be empty")
+        rows.append(SocialLink(channel_id=channel_id, position=i, title=title,
+                               url=check_url(link.url)))
+    async with sessions() as session:
+        await session.execute(delete(SocialLink).where(SocialLink.channel_id == channel_id))
+        session.add_all(rows)
+        await session.commit()
+    return await social_links(sessions, channel_id)
+
+
+async def viewer_settings(sessions: async_sessionmaker[AsyncSession], login: str,
+                          ) -> dict[str, object] | None:
+    """What the watch page shows of a channel's live settings (title, category, tags)."""
+    async with sessions() as session:
+        row = (await session.execute(
+            select(Channel.title, Channel.category_id, Category.name, Channel.tags)
+            .join(User, User.id == Channel.user_id)
+            .outerjoin(Category, Category.id == Channel.category_id)
+            .where(User.login == login.lower()))).first()
+    if row is None:
+        return None
+    return {"title": row[0], "game_id": str(row[1] or ""), "game_name": row[2] or "",
+            "tags": row[3].split() if row[3] else []}

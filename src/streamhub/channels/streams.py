@@ -1,0 +1,175 @@
+"""Stream sessions: a `streams` row per broadcast, stream.online/offline events, live listings."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socket
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from streamhub.events import EventSink
+from streamhub.storage.models import Category, Channel, StreamSession, User, utcnow
+
+
+def node_name(data_dir: Path) -> str:
+    """A stable name for this node: host name plus a digest of its data directory."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]
+    return f"{socket.gethostname()[:50]}-{digest}"
+
+
+def _rfc3339(value: datetime) -> str:
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class StreamSessions:
+    """The ingest hub's LiveListener: records sessions in order and reports them as events."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], events: EventSink,
+                 *, node: str, logger: logging.Logger) -> None:
+        self._sessions = sessions
+        self._events = events
+        self._node = node[:64]
+        self._log = logger
+        self._lock = asyncio.Lock()  # FIFO: a session's online is written before its offline
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ---- LiveListener ----
+
+    def on_live(self, login: str, session_id: str, started: datetime) -> None:
+        self._spawn(self._online(login, session_id, started))
+
+    def on_offline(self, login: str, session_id: str) -> None:
+        self._spawn(self._offline(login, session_id))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _online(self, login: str, session_id: str, started: datetime) -> None:
+        async with self._lock:
+            try:
+                async with self._sessions() as session:
+                    row = (await session.execute(
+                        select(User.id, User.login, User.display_name, Channel.title,
+                               Channel.category_id)
+                        .join(Channel, Channel.user_id == User.id)
+                        .where(User.login == login))).first()
+                    if row is None:
+                        return
+                    stream = StreamSession(channel_id=row.id, session_id=session_id[:40],
+                                           node=self._node, title=row.title,
+                                           category_id=row.category_id, started_at=started)
+                    session.add(stream)
+                    await session.commit()
+                    stream_id = stream.id
+            except Exception:
+                self._log.exception("%s: could not record the stream session", login)
+                return
+        self._events.emit("stream.online", {
+            "id": str(stream_id), "broadcaster_user_id": str(row.id),
+            "broadcaster_user_login": row.login, "broadcaster_user_name": row.display_name,
+            "type": "live", "started_at": _rfc3339(started)})
+
+    async def _offline(self, login: str, session_id: str) -> None:
+        async with self._lock:
+            try:
+                async with self._sessions() as session:
+                    user = (await session.execute(select(User.id, User.login, User.display_name)
+                                                  .where(User.login == login))).first()
+                    if user is None:
+                        return
+                    result = await session.execute(update(StreamSession).where(
+                        StreamSession.channel_id == user.id,
+                        StreamSession.session_id == session_id[:40],
+                        StreamSession.ended_at.is_(None)).values(ended_at=utcnow()))
+                    await session.commit()
+            except Exception:
+                self._log.exception("%s: could not end the stream session", login)
+                return
+        if getattr(result, "rowcount", 0):
+            self._emit_offline(user.id, user.login, user.display_name)
+
+    def _emit_offline(self, user_id: int, login: str, name: str) -> None:
+        self._events.emit("stream.offline", {
+            "broadcaster_user_id": str(user_id), "broadcaster_user_login": login,
+            "broadcaster_user_name": name})
+
+    async def close_orphans(self) -> int:
+        """At start: end the sessions this node left open (it crashed or was killed)."""
+        async with self._lock, self._sessions() as session:
+            rows = (await session.execute(
+                select(StreamSession.id, User.id, User.login, User.display_name)
+                .join(User, User.id == StreamSession.channel_id)
+                .where(StreamSession.node == self._node, StreamSession.ended_at.is_(None)),
+            )).all()
+            if rows:
+                await session.execute(update(StreamSession).where(
+                    StreamSession.id.in_([r[0] for r in rows])).values(ended_at=utcnow()))
+                await session.commit()
+        for _, uid, login, name in rows:
+            self._log.info("%s: closed a stream session left open by this node", login)
+            self._emit_offline(uid, login, name)
+        return len(rows)
+
+    async def drain(self) -> None:
+        """Wait for pending writes (at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStream:
+    """A channel that is live now, with its current channel settings."""
+
+    id: int
+    user_id: int
+    login: str
+    display_name: str
+    title: str
+    category_id: int | None
+    category_name: str
+    tags: list[str]
+    language: str
+    is_mature: bool
+    started_at: datetime
+
+
+async def live_streams(sessions: async_sessionmaker[AsyncSession], *,
+                       user_ids: Iterable[int] = (), logins: Iterable[str] = (),
+                       category_ids: Iterable[int] = (), languages: Iterable[str] = (),
+                       ) -> list[LiveStream]:
+    """Open sessions (one per channel, the newest), filtered: users by id or login, AND
+    category, AND language."""
+    ids, names = sorted(set(user_ids)), sorted({x.lower() for x in logins})
+    cats, langs = sorted(set(category_ids)), sorted({x.lower() for x in languages})
+    query = (select(StreamSession.id, User.id, User.login, User.display_name, Channel.title,
+                    Channel.category_id, Category.name, Channel.tags, Channel.language,
+                    Channel.is_mature, StreamSession.started_at)
+             .join(User, User.id == StreamSession.channel_id)
+             .join(Channel, Channel.user_id == User.id)
+             .outerjoin(Category, Category.id == Channel.category_id)
+             .where(StreamSession.ended_at.is_(None)))
+    if ids or names:
+        query = query.where(User.id.in_(ids) | User.login.in_(names))
+    if cats:
+        query = query.where(Channel.category_id.in_(cats))
+    if langs:
+        query = query.where(Channel.language.in_(langs))
+    async with sessions() as session:
+        rows = (await session.execute(query.order_by(StreamSession.id.desc()))).all()
+    out: dict[int, LiveStream] = {}
+    for r in rows:
+        if r[1] not in out:
+            out[r[1]] = LiveStream(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "",
+                                   r[7].split() if r[7] else [], r[8], r[9], r[10])
+    return list(out.values())
