@@ -57,6 +57,8 @@ def run_sync(make: Callable[[], Awaitable[T]]) -> T:
 
 @dataclass(frozen=True)
 class TestUser:
+    __test__ = False  # not a test class
+
     id: int
     login: str
     token: str

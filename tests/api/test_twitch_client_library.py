@@ -23,6 +23,7 @@ SCOPES = [
     AuthScope.CHANNEL_MANAGE_BROADCAST, AuthScope.MODERATOR_MANAGE_BANNED_USERS,
     AuthScope.MODERATOR_READ_CHAT_SETTINGS, AuthScope.MODERATOR_MANAGE_CHAT_SETTINGS,
     AuthScope.USER_WRITE_CHAT, AuthScope.MODERATOR_READ_FOLLOWERS, AuthScope.USER_READ_CHAT,
+    AuthScope.MODERATION_READ,
 ]
 
 
@@ -95,7 +96,7 @@ async def test_twitch_api_library_against_streamhub(api: ApiNode) -> None:
             assert updates[0].event.title == "Live from twitchAPI"
 
             # chat and moderation drive the real chat
-            watcher = await IrcClient.tcp("127.0.0.1", api.proc.chat_irc_port)
+            watcher = await IrcClient.tcp(api.proc.chat_irc_port)
             try:
                 await watcher.login("justinfan4242", None)
                 await watcher.join(me.login)

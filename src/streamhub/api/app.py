@@ -5,10 +5,12 @@ The node's other HTTP routes (origin, pages) are mounted behind it as the fallba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamhub.api.context import ApiContext
@@ -70,6 +72,23 @@ class RateLimitHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+async def reject_control_characters(request: HTTPConnection) -> None:
+    """No identifier, name or search text has control characters (and PostgreSQL refuses
+    NUL in text): refuse them with a 400 naming the parameter, before any handler runs."""
+    for name, value in request.query_params.multi_items():
+        if _CONTROL.search(value) or _CONTROL.search(name):
+            raise ApiError(400, f"Invalid character in parameter {name[:40]!r}")
+    if isinstance(request, Request) and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        body = await request.body()
+        kind = request.headers.get("content-type", "")
+        if b"\x00" in body or (b"\\u0000" in body and "json" in kind) or (
+                b"%00" in body and "x-www-form-urlencoded" in kind):
+            raise ApiError(400, "Invalid character (NUL) in the request body")
+
+
 def build_api(ctx: ApiContext, fallback: ASGIApp | None = None) -> FastAPI:
     """The node's outer HTTP app: API routes first, then `fallback` for everything else."""
     app = FastAPI(
@@ -79,6 +98,7 @@ def build_api(ctx: ApiContext, fallback: ASGIApp | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        dependencies=[Depends(reject_control_characters)],
     )
     install_error_handlers(app)
     for factory in routers():

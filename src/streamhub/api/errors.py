@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -50,6 +51,19 @@ def describe_validation(exc: RequestValidationError) -> str:
         else:
             parts.append(f"Invalid body: {err.get('msg', 'invalid value')}")
     return "; ".join(parts) or "Invalid request"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def query_model(model: type[M], request: Request) -> M:
+    """Build a body model from the query string (Twitch accepts either for some POSTs);
+    problems become the same 400 as a bad body."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise ApiError(400, describe_validation(RequestValidationError(
+            [{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]))) from None
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamhub.api.auth import Principal, requires
 from streamhub.api.context import ApiContext
-from streamhub.api.errors import ApiError
+from streamhub.api.errors import ApiError, query_model
 from streamhub.api.helix.chatauth import (
     MESSAGE_ID,
     ONE_LINE,
@@ -319,10 +319,13 @@ def router(ctx: ApiContext) -> APIRouter:
 
     write_chat = requires(ctx, "user:write:chat", user=True)
 
-    @api.post("/chat/messages", summary="Send a chat message")
+    @api.post("/chat/messages", summary="Send a chat message",
+              description="Fields in the JSON body or, as Twitch also accepts, in the query.")
     async def send_message(
-        body: ChatMessageBody, who: Annotated[Principal, Depends(write_chat)],
+        request: Request, who: Annotated[Principal, Depends(write_chat)],
+        given: ChatMessageBody | None = None,
     ) -> dict[str, Any]:
+        body = given or query_model(ChatMessageBody, request)
         sender_id = int(body.sender_id)
         who.require_self(sender_id, "sender_id")
         channel = await person(ctx, body.broadcaster_id, "broadcaster_id")
