@@ -99,7 +99,7 @@ def run_db(kind: str, args: argparse.Namespace, root: Path) -> list[dict[str, An
         env = {**os.environ, "STREAMHUB_DATA_DIR": str(root), "STREAMHUB_DATABASE_URL": db_url,
                "STREAMHUB_HTTP_PORT": "0", "STREAMHUB_RTMP_PORT": "0",
                "STREAMHUB_CHAT_WS_PORT": "0", "STREAMHUB_CHAT_IRC_PORT": "0",
-               "STREAMHUB_DEMO_USER": "", "STREAMHUB_LOG_LEVEL": "warning",
+               "STREAMHUB_DEMO_USER": "", "STREAMHUB_LOG_LEVEL": "WARNING",
                "PYTHONUNBUFFERED": "1"}
         node = JsonLineProcess("node", [PY, "-m", "streamhub.cli", "up"], env=env,
                                log_path=str(root / "node.log"))

@@ -71,7 +71,7 @@ class Node:
         self.eventsub = EventSubService(sessions, settings, logger=self.log.getChild("eventsub"))
         self.events: EventSink = self.eventsub
         self.channels = ChannelService(sessions)
-        self.tokens = TokenService(sessions)
+        self.tokens = TokenService(sessions, cache_ttl=settings.token_cache_ttl)
         self.stream_sessions = StreamSessions(
             sessions, self.events, node=node_name(settings.data_dir),
             logger=self.log.getChild("streams"))

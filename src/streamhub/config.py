@@ -81,6 +81,9 @@ class Settings(BaseModel):
 
     # Helix API: token-bucket points per minute per client id (+ user), as Twitch's 800
     helix_rate_limit: int = Field(default=800, ge=1, le=10_000_000)
+    # seconds a validated access token is remembered (revocations on this node clear it at
+    # once; on other nodes of a cluster they are seen within this time); 0 disables
+    token_cache_ttl: float = Field(default=5.0, ge=0, le=300)
 
     # web login: failed attempts allowed per account and per client IP within the window (s)
     login_failures_account: int = Field(default=5, ge=1)

@@ -8,12 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streamhub.channels.service import AccountError, ChannelService
 from streamhub.channels.tokens import TokenService, hash_token
-from streamhub.storage.models import AccessToken
+from streamhub.storage.models import AccessToken, utcnow
 
 
 async def test_issue_validate_revoke(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -63,3 +63,25 @@ def test_cli_token_create(tmp_path: Path) -> None:
     bad = subprocess.run([*cli, "token", "create", "ghost"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 1 and "no user" in bad.stderr
+
+
+async def test_validation_cache_remembers_and_forgets(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    now = [100.0]
+    tokens = TokenService(sessions, cache_ttl=5.0, clock=lambda: now[0])
+    await ChannelService(sessions).create_user("cached")
+    issued = await tokens.create("cached")
+    assert await tokens.validate(issued.access_token) is not None
+    # revoked behind the cache's back (as another node would): still remembered until ttl
+    async with sessions() as session:
+        await session.execute(update(AccessToken).values(revoked_at=utcnow()))
+        await session.commit()
+    assert await tokens.validate(issued.access_token) is not None
+    now[0] += 5.1
+    assert await tokens.validate(issued.access_token) is None
+    # a revocation through the service is seen at once
+    again = await tokens.create("cached")
+    assert await tokens.validate(again.access_token) is not None
+    assert await tokens.revoke(again.access_token)
+    assert await tokens.validate(again.access_token) is None

@@ -72,12 +72,16 @@ class RateLimitHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+_CHECKED_PATHS = ("/helix/",)  # OAuth2 endpoints check their own fields (Twitch messages)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 async def reject_control_characters(request: HTTPConnection) -> None:
     """No identifier, name or search text has control characters (and PostgreSQL refuses
-    NUL in text): refuse them with a 400 naming the parameter, before any handler runs."""
+    NUL in text): refuse them with a 400 naming the parameter, before any handler runs.
+    HTML pages (sign-up, log-in, consent) answer such input with their own page instead."""
+    if not request.url.path.startswith(_CHECKED_PATHS):
+        return
     for name, value in request.query_params.multi_items():
         if _CONTROL.search(value) or _CONTROL.search(name):
             raise ApiError(400, f"Invalid character in parameter {name[:40]!r}")

@@ -307,6 +307,7 @@ class OAuthService:
                                            RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=now))
             await session.commit()
+        self._tokens.forget()
         if not (access.rowcount or refresh.rowcount):  # type: ignore[attr-defined]
             raise OAuthError(400, "Invalid token")
 
@@ -325,3 +326,4 @@ class OAuthService:
                                            RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=now))
             await session.commit()
+        self._tokens.forget()

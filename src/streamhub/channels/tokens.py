@@ -6,6 +6,8 @@ import hashlib
 import re
 import secrets
 import string
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,15 +50,35 @@ class IssuedToken:
     info: TokenInfo
 
 
+def _expired(expires: datetime | None) -> bool:
+    return expires is not None and expires <= utcnow()
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class TokenService:
-    """Issues Twitch-style opaque tokens (30 lowercase alphanumerics) and checks them."""
+    """Issues Twitch-style opaque tokens (30 lowercase alphanumerics) and checks them.
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    Valid tokens are remembered for `cache_ttl` seconds so a client polling the API costs
+    one lookup per token per interval. Every revocation made through this process clears
+    the cache at once; a revocation made on another node is seen within `cache_ttl`.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, cache_ttl: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic, cache_size: int = 100_000) -> None:
         self._sessions = sessions
+        self._ttl = cache_ttl
+        self._clock = clock
+        self._cache_size = cache_size
+        self._cache: dict[str, tuple[float, TokenInfo | AppTokenInfo]] = {}
+        self._generation = 0  # bumped by forget(): lookups in flight then are not cached
+
+    def forget(self) -> None:
+        """Drop every remembered validation (call after revoking or deleting tokens)."""
+        self._generation += 1
+        self._cache.clear()
 
     async def create(
         self, login: str, scopes: tuple[str, ...] = DEFAULT_SCOPES,
@@ -106,11 +128,27 @@ class TokenService:
         """A user token's owner and scopes, an app token's client, or None if not valid."""
         if not token or len(token) > 200:
             return None
+        digest = hash_token(token)
+        now = self._clock()
+        cached = self._cache.get(digest)
+        if cached is not None:
+            if cached[0] > now and not _expired(cached[1].expires_at):
+                return cached[1]
+            del self._cache[digest]
+        generation = self._generation
+        found = await self._lookup(digest)
+        if found is not None and self._ttl > 0 and generation == self._generation:
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[digest] = (now + self._ttl, found)
+        return found
+
+    async def _lookup(self, digest: str) -> TokenInfo | AppTokenInfo | None:
         async with self._sessions() as session:
             row = (await session.execute(
                 select(AccessToken, User)
                 .outerjoin(User, User.id == AccessToken.user_id)
-                .where(AccessToken.token_hash == hash_token(token),
+                .where(AccessToken.token_hash == digest,
                        AccessToken.revoked_at.is_(None))
             )).first()
         if row is None:
@@ -120,7 +158,7 @@ class TokenService:
         if expires is not None:
             if expires.tzinfo is None:  # SQLite returns naive UTC
                 expires = expires.replace(tzinfo=utcnow().tzinfo)
-            if expires <= utcnow():
+            if _expired(expires):
                 return None
         scopes = frozenset(tok.scopes.split())
         if user is None:
@@ -131,6 +169,7 @@ class TokenService:
                          scopes, expires, tok.client_id)
 
     async def revoke(self, token: str) -> bool:
+        self.forget()
         async with self._sessions() as session:
             result = await session.execute(
                 update(AccessToken)

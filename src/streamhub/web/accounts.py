@@ -249,6 +249,7 @@ def router(ctx: ApiContext) -> APIRouter:
             return pages.message(request, "Form expired", f"{exc}; reload the page.", 403)
         try:
             await accounts.delete_account(user.user_id, form_text(form, "password", 4096))
+            ctx.tokens.forget()  # its tokens are gone with it
         except AccountError as exc:
             return settings_page(request, "auth_delete.html", user, 400,
                                  error=f"Account not deleted: {exc}.")
