@@ -17,7 +17,7 @@ from streamhub.api.ratelimit import TokenBuckets
 from streamhub.channels.profile import viewer_settings
 from streamhub.channels.raids import RaidService
 from streamhub.channels.service import ChannelService, UserInfo
-from streamhub.channels.streams import StreamSessions, node_name
+from streamhub.channels.streams import EventFanout, LiveDirectory, StreamSessions, node_name
 from streamhub.channels.tokens import TokenService
 from streamhub.chat.bus import Bus, MemoryBus, RedisBus
 from streamhub.chat.fanout import FanoutRoom, WriteBudget
@@ -69,7 +69,8 @@ class Node:
         sessions = sessionmaker(self.engine)
         self.sessions = sessions
         self.eventsub = EventSubService(sessions, settings, logger=self.log.getChild("eventsub"))
-        self.events: EventSink = self.eventsub
+        self.live = LiveDirectory(sessions, ttl=settings.streams_cache_ttl)
+        self.events: EventSink = EventFanout(self.eventsub, self.live)
         self.channels = ChannelService(sessions)
         self.tokens = TokenService(sessions, cache_ttl=settings.token_cache_ttl)
         self.stream_sessions = StreamSessions(
@@ -122,7 +123,7 @@ class Node:
             settings=settings, sessions=sessions, channels=self.channels, tokens=self.tokens,
             chat=self.chat, hub=self.hub, presence=self.presence, blobs=self.blobs,
             events=self.events, buckets=TokenBuckets(settings.helix_rate_limit),
-            raids=self.raids,
+            raids=self.raids, live=self.live, eventsub=self.eventsub,
         )
         self.http_app = build_api(self.api, fallback=origin)
         self.chat_sessions: set[ChatSession] = set()

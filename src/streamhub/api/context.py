@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from streamhub.api.eventsub.service import EventSubService
 from streamhub.api.ratelimit import TokenBuckets
 from streamhub.channels.raids import RaidService
 from streamhub.channels.service import ChannelService
+from streamhub.channels.streams import LiveDirectory
 from streamhub.channels.tokens import TokenService
 from streamhub.chat.presence import Presence
 from streamhub.chat.service import ChatService
@@ -31,5 +33,7 @@ class ApiContext:
     presence: Presence
     blobs: LocalBlobStore
     events: EventSink
+    live: LiveDirectory
     buckets: TokenBuckets = field(default_factory=TokenBuckets)
     raids: RaidService | None = None  # None: the raids router builds its own
+    eventsub: EventSubService | None = None  # None: the router builds a store-only one

@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 import logging
 import socket
-from collections.abc import Coroutine, Iterable
+import time
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,3 +174,80 @@ async def live_streams(sessions: async_sessionmaker[AsyncSession], *,
             out[r[1]] = LiveStream(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "",
                                    r[7].split() if r[7] else [], r[8], r[9], r[10])
     return list(out.values())
+
+
+ViewerCount = Callable[[str], Awaitable[int]]
+_DIRECTORY_EVENTS = frozenset({"stream.online", "stream.offline", "channel.update"})
+
+
+def matches(s: LiveStream, *, user_ids: Collection[int] = (), logins: Collection[str] = (),
+            category_ids: Collection[int] = (), languages: Collection[str] = ()) -> bool:
+    """The /helix/streams filters: (user id or login) AND category AND language."""
+    if (user_ids or logins) and s.user_id not in user_ids and s.login not in logins:
+        return False
+    if category_ids and s.category_id not in category_ids:
+        return False
+    return not languages or s.language.lower() in languages
+
+
+class LiveDirectory:
+    """Every live stream with its viewer count, most viewed first, read at most once per
+    `ttl` seconds (directory pages and bots poll /helix/streams; one read serves them all).
+
+    It is also an EventSink: stream.online/offline and channel.update emitted on this node
+    make the next read fresh, so this node's own changes show at once; other nodes' within
+    `ttl`.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, ttl: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
+        self._clock = clock
+        self._value: list[tuple[int, LiveStream]] | None = None
+        self._until = 0.0
+        self._generation = 0
+        self._loading: asyncio.Future[list[tuple[int, LiveStream]]] | None = None
+
+    def emit(self, type: str, event: Mapping[str, Any]) -> None:
+        if type in _DIRECTORY_EVENTS:
+            self.invalidate()
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._value = None
+
+    async def listing(self, viewers: ViewerCount) -> list[tuple[int, LiveStream]]:
+        """(viewer count, stream) pairs, most viewers first, then oldest, then by id."""
+        if self._value is not None and self._clock() < self._until:
+            return self._value
+        if self._loading is not None and self._loading.done():  # left by a canceled caller
+            self._loading = None
+        if self._loading is None:  # one read at a time; concurrent callers share it
+            self._loading = asyncio.ensure_future(self._load(viewers))
+        loading = self._loading
+        try:
+            return await asyncio.shield(loading)
+        finally:
+            if self._loading is loading and loading.done():
+                self._loading = None
+
+    async def _load(self, viewers: ViewerCount) -> list[tuple[int, LiveStream]]:
+        generation = self._generation
+        found = await live_streams(self._sessions)
+        counted = [(await viewers(s.login), s) for s in found]
+        counted.sort(key=lambda vs: (-vs[0], vs[1].started_at, vs[1].id))
+        if generation == self._generation and self._ttl > 0:
+            self._value, self._until = counted, self._clock() + self._ttl
+        return counted
+
+
+class EventFanout:
+    """An EventSink that hands every event to several sinks (EventSub, caches)."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self._sinks = sinks
+
+    def emit(self, type: str, event: Mapping[str, Any]) -> None:
+        for sink in self._sinks:
+            sink.emit(type, event)

@@ -51,7 +51,7 @@ def router(ctx: ApiContext) -> APIRouter:
     api = APIRouter(tags=["EventSub"])
     # Without a running EventSubService (tools, tests) subscriptions are still stored and a
     # node that runs the service delivers them.
-    service = (ctx.events if isinstance(ctx.events, EventSubService)
+    service = (ctx.eventsub if ctx.eventsub is not None
                else EventSubService(ctx.sessions, ctx.settings))
     caller = requires(ctx)
 

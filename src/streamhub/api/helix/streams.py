@@ -14,7 +14,7 @@ from streamhub.api.times import rfc3339
 from streamhub.channels import follows
 from streamhub.channels.categories import box_art_svg
 from streamhub.channels.service import LOGIN_RE, AccountError
-from streamhub.channels.streams import LiveStream, live_streams
+from streamhub.channels.streams import LiveStream, matches
 
 Repeated = Annotated[list[str] | None, Query(description="Repeatable filter (up to 100)")]
 
@@ -47,11 +47,12 @@ def stream_json(request: Request, s: LiveStream, viewers: int) -> dict[str, Any]
     }
 
 
-async def listing(ctx: ApiContext, request: Request, found: list[LiveStream], page: Page,
+async def listing(ctx: ApiContext, request: Request, page: Page, **filters: Any,
                   ) -> dict[str, Any]:
-    """Streams by viewers (most first), then by start time; offset-paged."""
-    counted = [(await viewer_count(ctx, s.login), s) for s in found]
-    counted.sort(key=lambda vs: (-vs[0], vs[1].started_at, vs[1].id))
+    """Live streams matching `filters` (see channels.streams.matches), most viewers first,
+    then by start time; offset-paged. Served from the node's LiveDirectory."""
+    everything = await ctx.live.listing(lambda login: viewer_count(ctx, login))
+    counted = [(v, s) for v, s in everything if matches(s, **filters)]
     start = page.offset()
     rows = [stream_json(request, s, v) for v, s in counted[start:start + page.first + 1]]
     return offset_envelope(rows, page)
@@ -75,11 +76,10 @@ def router(ctx: ApiContext) -> APIRouter:
         logins = [x.lower() for x in check_ids(user_login or [], "user_login")]
         if len(ids) + len(logins) > 100:
             raise ApiError(400, "At most 100 'user_id' and 'user_login' values together")
-        found = await live_streams(
-            ctx.sessions, user_ids=ids, logins=logins,
-            category_ids=int_ids(game_id or [], "game_id"),
-            languages=check_ids(language or [], "language"))
-        return await listing(ctx, request, found, page)
+        return await listing(
+            ctx, request, page, user_ids=set(ids), logins=set(logins),
+            category_ids=set(int_ids(game_id or [], "game_id")),
+            languages={x.lower() for x in check_ids(language or [], "language")})
 
     @api.get("/helix/streams/followed", summary="Live streams of channels the user follows")
     async def followed_streams(
@@ -88,8 +88,9 @@ def router(ctx: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         who.require_self(parse_user_id(user_id, "user_id"), "user_id")
         ids = await follows.followed_ids(ctx.sessions, who.require_user())
-        found = await live_streams(ctx.sessions, user_ids=ids) if ids else []
-        return await listing(ctx, request, found, page)
+        if not ids:
+            return offset_envelope([], page)
+        return await listing(ctx, request, page, user_ids=set(ids))
 
     async def key_of(who: Principal, broadcaster_id: str) -> str:
         channel = await person(ctx, broadcaster_id, "broadcaster_id")
