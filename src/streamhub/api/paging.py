@@ -64,7 +64,7 @@ def offset_cursor(offset: int) -> str:
     return encode_cursor({"o": offset})
 
 
-def page_params(
+async def page_params(
     first: Annotated[int, Query(ge=1, le=MAX_FIRST, description="Items per page (1-100)")] = (
         DEFAULT_FIRST),
     after: Annotated[str | None, Query(max_length=500, description="Cursor of the next page")] = (
