@@ -50,6 +50,22 @@ class IssuedToken:
     info: TokenInfo
 
 
+def _new_token(scopes: tuple[str, ...], ttl: timedelta | None) -> tuple[str, datetime | None]:
+    """A fresh token and its expiry, after checking the scopes' syntax."""
+    for scope in scopes:
+        if not SCOPE_RE.fullmatch(scope):
+            raise AccountError(f"invalid scope {scope!r} (expected e.g. chat:read)")
+    token = "".join(secrets.choice(_ALPHABET) for _ in range(30))
+    return token, (utcnow() + ttl if ttl is not None else None)
+
+
+def _row(token: str, scopes: tuple[str, ...], expires: datetime | None, client_id: str | None,
+         user_id: int | None) -> AccessToken:
+    return AccessToken(user_id=user_id, token_hash=hash_token(token),
+                       scopes=" ".join(sorted(set(scopes))), client_id=client_id,
+                       expires_at=expires)
+
+
 def _expired(expires: datetime | None) -> bool:
     return expires is not None and expires <= utcnow()
 
@@ -84,19 +100,12 @@ class TokenService:
         self, login: str, scopes: tuple[str, ...] = DEFAULT_SCOPES,
         *, ttl: timedelta | None = None, client_id: str | None = None,
     ) -> IssuedToken:
-        for scope in scopes:
-            if not SCOPE_RE.fullmatch(scope):
-                raise AccountError(f"invalid scope {scope!r} (expected e.g. chat:read)")
-        token = "".join(secrets.choice(_ALPHABET) for _ in range(30))
-        expires = utcnow() + ttl if ttl is not None else None
+        token, expires = _new_token(scopes, ttl)
         async with self._sessions() as session:
             user = await session.scalar(select(User).where(User.login == login.lower()))
             if user is None:
                 raise AccountError(f"no user {login!r}")
-            session.add(AccessToken(
-                user_id=user.id, token_hash=hash_token(token), scopes=" ".join(sorted(set(scopes))),
-                client_id=client_id, expires_at=expires,
-            ))
+            session.add(_row(token, scopes, expires, client_id, user.id))
             await session.commit()
             info = TokenInfo(user.id, user.login, user.display_name, user.chat_color,
                              frozenset(scopes), expires, client_id)
@@ -106,16 +115,9 @@ class TokenService:
         self, client_id: str, scopes: tuple[str, ...] = (), *, ttl: timedelta | None = None,
     ) -> tuple[str, AppTokenInfo]:
         """An app access token for a registered client (no user)."""
-        for scope in scopes:
-            if not SCOPE_RE.fullmatch(scope):
-                raise AccountError(f"invalid scope {scope!r} (expected e.g. chat:read)")
-        token = "".join(secrets.choice(_ALPHABET) for _ in range(30))
-        expires = utcnow() + ttl if ttl is not None else None
+        token, expires = _new_token(scopes, ttl)
         async with self._sessions() as session:
-            session.add(AccessToken(
-                user_id=None, token_hash=hash_token(token), scopes=" ".join(sorted(set(scopes))),
-                client_id=client_id, expires_at=expires,
-            ))
+            session.add(_row(token, scopes, expires, client_id, None))
             await session.commit()
         return token, AppTokenInfo(client_id, frozenset(scopes), expires)
 
