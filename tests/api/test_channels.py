@@ -115,6 +115,57 @@ def test_editors(api: ApiNode) -> None:
                          params={"broadcaster_id": a.uid}), 401, "channel:read:editors")
 
 
+def test_add_and_remove_editor(api: ApiNode) -> None:
+    a, editor = api.user(), api.user()
+    p = {"broadcaster_id": a.uid, "user_id": editor.uid}
+    only_a = {"broadcaster_id": a.uid}
+    assert_error(api.patch("/helix/channels", editor, params=only_a, json={"title": "no"}), 403)
+    r = api.post("/helix/channels/editors", a, params=p)
+    assert r.status_code == 204, r.text
+    listed = api.get("/helix/channels/editors", a, params=only_a).json()["data"]
+    assert [x["user_id"] for x in listed] == [editor.uid]
+    assert listed[0]["user_name"].lower() == editor.login
+    r = api.patch("/helix/channels", editor, params=only_a, json={"title": "by the new editor"})
+    assert r.status_code == 204, r.text
+    assert api.get("/helix/channels", a, params=only_a).json()["data"][0]["title"] == (
+        "by the new editor")
+    assert_error(api.post("/helix/channels/editors", a, params=p), 400, "already an editor")
+    r = api.delete("/helix/channels/editors", a, params=p)
+    assert r.status_code == 204, r.text
+    assert api.get("/helix/channels/editors", a, params=only_a).json()["data"] == []
+    assert_error(api.patch("/helix/channels", editor, params=only_a, json={"title": "no"}), 403)
+    assert_error(api.delete("/helix/channels/editors", a, params=p), 400, "not an editor")
+
+
+def test_editor_changes_refused(api: ApiNode) -> None:
+    a, b, weak = api.user(), api.user(), api.user(scopes=("channel:read:editors",))
+    p = {"broadcaster_id": a.uid, "user_id": b.uid}
+    for method in (api.post, api.delete):
+        assert_error(method("/helix/channels/editors", a,
+                            params={"broadcaster_id": a.uid, "user_id": a.uid}), 400,
+                     "broadcaster")
+        assert_error(method("/helix/channels/editors", a,
+                            params={"broadcaster_id": a.uid, "user_id": "999999999"}), 400,
+                     "no user")
+        assert_error(method("/helix/channels/editors", a,
+                            params={"broadcaster_id": a.uid, "user_id": "abc"}), 400, "user_id")
+        assert_error(method("/helix/channels/editors", a, params={"broadcaster_id": a.uid}),
+                     400, "user_id")
+        assert_error(method("/helix/channels/editors", b, params=p), 403)
+        assert_error(method("/helix/channels/editors", None, params=p), 401)
+        assert_error(method("/helix/channels/editors", weak,
+                            params={"broadcaster_id": weak.uid, "user_id": b.uid}), 401,
+                     "channel:manage:editors")
+    # an editor cannot appoint more editors
+    api.post("/helix/channels/editors", a, params=p)
+    c = api.user()
+    assert_error(api.post("/helix/channels/editors", b,
+                          params={"broadcaster_id": a.uid, "user_id": c.uid}), 403)
+    assert [x["user_id"] for x in api.get("/helix/channels/editors", a,
+                                          params={"broadcaster_id": a.uid}).json()["data"]] == [
+        b.uid]
+
+
 def test_panels_and_social_links(api: ApiNode) -> None:
     a, other = api.user(), api.user()
     p = {"broadcaster_id": a.uid}

@@ -126,6 +126,34 @@ async def test_followers_only_mode_uses_follows(api: ApiNode, clients: list[IrcC
     await watcher.expect(is_cmd("ROOMSTATE", f"#{owner.login}", followers_only="-1"))
 
 
+async def test_follow_through_the_api_opens_followers_only_chat(
+    api: ApiNode, clients: list[IrcClient]
+) -> None:
+    owner, viewer = api.user(), api.user()
+    r = await http(api.patch, "/helix/chat/settings", owner, params=settings_params(owner),
+                   json={"follower_mode": True, "follower_mode_duration": 0})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"][0]["follower_mode_duration"] == 0
+    watcher = await connect(api, clients, None, owner.login)
+    talker = await connect(api, clients, viewer, owner.login)  # joined before following
+    await talker.send(f"PRIVMSG #{owner.login} :not following yet")
+    await notice(talker, "msg_followersonly_zero")
+
+    r = await http(api.post, "/helix/users/follows", viewer,
+                   json={"from_id": viewer.uid, "to_id": owner.uid})
+    assert r.status_code == 204, r.text
+    await talker.send(f"PRIVMSG #{owner.login} :now i follow")
+    await watcher.expect(privmsg_from(viewer.login, "now i follow"))
+
+    r = await http(api.delete, "/helix/users/follows", viewer,
+                   params={"from_id": viewer.uid, "to_id": owner.uid})
+    assert r.status_code == 204, r.text
+    await talker.send(f"PRIVMSG #{owner.login} :unfollowed")
+    await notice(talker, "msg_followersonly_zero")
+    assert not watcher.seen(privmsg_from(viewer.login, "not following yet"))
+    assert not watcher.seen(privmsg_from(viewer.login, "unfollowed"))
+
+
 def test_settings_validation_and_authorization(api: ApiNode) -> None:
     owner, other = api.user(), api.user()
     p = settings_params(owner)

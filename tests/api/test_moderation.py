@@ -300,7 +300,7 @@ async def test_blocked_terms(api: ApiNode, clients: list[IrcClient]) -> None:
     assert api.delete("/helix/moderation/blocked_terms", owner,
                       params={**params, "id": "9999999999"}).status_code == 204
     assert_error(api.post("/helix/moderation/blocked_terms", owner, params=params,
-                          json={"text": "nul\x00byte"}), 400, "text")
+                          json={"text": "nul\x00byte"}), 400, "nul")
 
 
 async def test_moderation_events_reach_eventsub(api: ApiNode, clients: list[IrcClient]) -> None:

@@ -4,6 +4,8 @@ another; the target's chat gets the raid USERNOTICE and the source's chat a HOST
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -57,6 +59,44 @@ def statuses(api: ApiNode, from_id: int) -> list[str]:
     return run_sync(read)
 
 
+def stream_state(api: ApiNode, login: str) -> dict[str, Any]:
+    r = api.http.get(f"/api/streams/{login}")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def add_raid(api: ApiNode, src: ApiUser, dst: ApiUser, status: str,
+             executed_at: datetime | None) -> None:
+    async def write() -> None:
+        engine = make_engine(api.db_url)
+        try:
+            async with sessionmaker(engine)() as session, session.begin():
+                session.add(Raid(from_id=src.id, to_id=dst.id, viewer_count=3, status=status,
+                                 created_at=datetime.now(UTC) - timedelta(seconds=300),
+                                 executed_at=executed_at))
+        finally:
+            await engine.dispose()
+
+    run_sync(write)
+
+
+def test_watch_state_follows_recent_raids_only(api: ApiNode) -> None:
+    src, dst, other = api.user(), api.user(), api.user()
+    assert stream_state(api, src.login)["raid"] is None  # offline channel, never raided
+    now = datetime.now(UTC)
+    add_raid(api, src, other, "done", now - timedelta(seconds=125))  # too long ago
+    add_raid(api, src, other, "canceled", None)
+    add_raid(api, src, other, "pending", None)
+    assert stream_state(api, src.login)["raid"] is None
+    add_raid(api, src, dst, "done", now - timedelta(seconds=100))
+    got = stream_state(api, src.login)["raid"]
+    assert got["to_login"] == dst.login and got["to_name"] == dst.login
+    at = datetime.fromisoformat(got["at"].replace("Z", "+00:00"))
+    assert got["at"].endswith("Z") and abs(at - (now - timedelta(seconds=100))) < \
+        timedelta(milliseconds=2)
+    assert stream_state(api, dst.login)["raid"] is None  # the target did not raid anyone
+
+
 def test_raid_validation_and_authorization(api: ApiNode) -> None:
     src, dst = api.user(), api.user()
     assert_error(raid(api, src, src, dst), 400, "live")
@@ -91,10 +131,13 @@ async def test_raid_from_a_live_channel(api: ApiNode, clients: list[IrcClient]) 
         # a raid can be canceled during its countdown
         first = await http(raid, api, src, src, dst)
         assert first.status_code == 200, first.text
+        assert (await http(stream_state, api, src.login))["raid"] is None  # still pending
         assert_error(await http(raid, api, src, src, dst), 409, "already")
         cancel = await http(api.delete, "/helix/raids", src, params={"broadcaster_id": src.uid})
         assert cancel.status_code == 204
         assert statuses(api, src.id) == ["canceled"]
+        assert (await http(stream_state, api, src.login))["raid"] is None
+        before = datetime.now(UTC).replace(microsecond=0)
 
         r = await http(raid, api, src, src, dst)
         assert r.status_code == 200, r.text
@@ -109,6 +152,14 @@ async def test_raid_from_a_live_channel(api: ApiNode, clients: list[IrcClient]) 
         host = await in_source.expect(is_cmd("HOSTTARGET", f"#{src.login}"))
         assert host.params[-1] == f"{dst.login} 2"
         assert statuses(api, src.id) == ["canceled", "done"]
+        # the source's watch pages learn where their viewers went
+        state = await http(stream_state, api, src.login)
+        assert state["live"] is True
+        assert {k: state["raid"][k] for k in ("to_login", "to_name")} == {
+            "to_login": dst.login, "to_name": dst.login}
+        at = datetime.fromisoformat(state["raid"]["at"].replace("Z", "+00:00"))
+        assert before < at <= datetime.now(UTC)
+        assert (await http(stream_state, api, dst.login))["raid"] is None
         event = await socket.event("channel.raid")
         assert event == {
             "from_broadcaster_user_id": src.uid, "from_broadcaster_user_login": src.login,

@@ -57,7 +57,8 @@ def _oauth_error(exc: OAuthError) -> JSONResponse:
 def router(ctx: ApiContext) -> APIRouter:
     """POST /oauth2/token, GET /oauth2/validate, POST /oauth2/revoke, GET+POST /oauth2/authorize."""
     api = APIRouter(prefix="/oauth2", tags=["oauth2"])
-    oauth = OAuthService(ctx.sessions, ctx.tokens)
+    oauth = OAuthService(ctx.sessions, ctx.tokens, on_revoked=None if ctx.eventsub is None
+                         else ctx.eventsub.user_revoked)
     web = WebSessionService(ctx.sessions)
     pages = Pages()
 

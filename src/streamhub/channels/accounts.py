@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from streamhub.channels.hooks import AuthorizationEnded
 from streamhub.channels.service import LOGIN_RE, AccountError, ChannelService, UserInfo
 from streamhub.storage.models import User, WebSession, utcnow
 
@@ -38,9 +39,11 @@ class AccountService:
     still runs one verification, so timing does not reveal which names exist."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
-                 channels: ChannelService) -> None:
+                 channels: ChannelService, *, on_revoked: AuthorizationEnded | None = None,
+                 ) -> None:
         self._sessions = sessions
         self._channels = channels
+        self._on_revoked = on_revoked
         self._hasher = PasswordHasher()
         self._dummy_hash = self._hasher.hash("not a password of anyone")
 
@@ -101,7 +104,8 @@ class AccountService:
 
     async def delete_account(self, user_id: int, password: str) -> None:
         """Delete the user after checking the password; the database cascades to the
-        channel, stream keys, tokens, sessions, follows, roles, apps and the rest."""
+        channel, stream keys, tokens, sessions, follows, roles, apps and the rest, and
+        `on_revoked(user_id, None)` ends what others keep for the user (EventSub)."""
         async with self._sessions() as session:
             user = await session.get(User, user_id)
             if user is None:
@@ -110,6 +114,8 @@ class AccountService:
                 raise AccountError("the password is wrong")
             await session.execute(delete(User).where(User.id == user_id))
             await session.commit()
+        if self._on_revoked is not None:
+            await self._on_revoked(user_id, None)
 
     async def set_admin(self, login: str, admin: bool = True) -> None:
         async with self._sessions() as session:

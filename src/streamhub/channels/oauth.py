@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from streamhub.channels.hooks import AuthorizationEnded
 from streamhub.channels.scopes import ScopeError, parse_scopes
 from streamhub.channels.service import AccountError
 from streamhub.channels.tokens import AppTokenInfo, TokenInfo, TokenService, hash_token
@@ -117,9 +118,11 @@ def _seconds_left(expires: datetime | None) -> int:
 class OAuthService:
     """Apps, codes and tokens; every secret is stored as a SHA-256 hash."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], tokens: TokenService) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], tokens: TokenService, *,
+                 on_revoked: AuthorizationEnded | None = None) -> None:
         self._sessions = sessions
         self._tokens = tokens
+        self._on_revoked = on_revoked
 
     # -- applications --------------------------------------------------------------------
 
@@ -312,7 +315,8 @@ class OAuthService:
             raise OAuthError(400, "Invalid token")
 
     async def revoke_family(self, client_id: str, user_id: int) -> None:
-        """Revoke every access and refresh token of `user_id` issued to `client_id`."""
+        """Revoke every access and refresh token of `user_id` issued to `client_id` (and, via
+        `on_revoked`, what rests on that grant: the client's EventSub subscriptions)."""
         now = utcnow()
         async with self._sessions() as session:
             await session.execute(
@@ -327,3 +331,5 @@ class OAuthService:
                 .values(revoked_at=now))
             await session.commit()
         self._tokens.forget()
+        if self._on_revoked is not None:
+            await self._on_revoked(user_id, client_id)

@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import delete, select, update
@@ -18,6 +18,7 @@ from streamhub.storage.models import (
     Category,
     Channel,
     ChannelPanel,
+    Raid,
     SocialLink,
     StreamSession,
     User,
@@ -50,6 +51,7 @@ _LANGUAGE_LIST = (
     "yo za zh zu other"
 )
 LANGUAGES = frozenset(_LANGUAGE_LIST.split())
+RAID_FOLLOW_WINDOW = timedelta(seconds=120)  # how long a watch page still follows a raid
 
 
 class ProfileError(ValueError):
@@ -420,15 +422,36 @@ async def replace_social_links(sessions: async_sessionmaker[AsyncSession], chann
 
 
 async def viewer_settings(sessions: async_sessionmaker[AsyncSession], login: str,
-                          ) -> dict[str, object] | None:
-    """What the watch page shows of a channel's live settings (title, category, tags)."""
+                          now: datetime | None = None) -> dict[str, object] | None:
+    """What the watch page shows of a channel's live settings (title, category, tags) and
+    the raid it sent its viewers on within the last RAID_FOLLOW_WINDOW (or None)."""
     async with sessions() as session:
         row = (await session.execute(
-            select(Channel.title, Channel.category_id, Category.name, Channel.tags)
+            select(Channel.user_id, Channel.title, Channel.category_id, Category.name,
+                   Channel.tags)
             .join(User, User.id == Channel.user_id)
             .outerjoin(Category, Category.id == Channel.category_id)
             .where(User.login == login.lower()))).first()
-    if row is None:
+        if row is None:
+            return None
+        raid = await recent_raid(session, row[0], now or datetime.now(UTC))
+    return {"title": row[1], "game_id": str(row[2] or ""), "game_name": row[3] or "",
+            "tags": row[4].split() if row[4] else [], "raid": raid}
+
+
+async def recent_raid(session: AsyncSession, from_id: int, now: datetime,
+                      ) -> dict[str, str] | None:
+    """The channel's latest executed raid if it went out within RAID_FOLLOW_WINDOW:
+    `{"to_login", "to_name", "at"}` (`at` in RFC 3339 with milliseconds, UTC)."""
+    found = (await session.execute(
+        select(User.login, User.display_name, Raid.executed_at)
+        .join(User, User.id == Raid.to_id)
+        .where(Raid.from_id == from_id, Raid.status == "done", Raid.executed_at.is_not(None))
+        .order_by(Raid.executed_at.desc(), Raid.id.desc()).limit(1))).first()
+    if found is None or found[2] is None:
         return None
-    return {"title": row[0], "game_id": str(row[1] or ""), "game_name": row[2] or "",
-            "tags": row[3].split() if row[3] else []}
+    at = found[2] if found[2].tzinfo is not None else found[2].replace(tzinfo=UTC)
+    if at <= now - RAID_FOLLOW_WINDOW:
+        return None
+    stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {"to_login": found[0], "to_name": found[1], "at": stamp}

@@ -138,10 +138,12 @@ class RaidService:
 
     @staticmethod
     async def _set_status(s: AsyncSession, raid_id: int, status: str,
-                          viewers: int | None = None) -> bool:
+                          viewers: int | None = None, at: datetime | None = None) -> bool:
         values: dict[str, object] = {"status": status}
         if viewers is not None:
             values["viewer_count"] = viewers
+        if at is not None:
+            values["executed_at"] = at
         result = await s.execute(update(Raid).where(Raid.id == raid_id,
                                                     Raid.status == "pending").values(**values))
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -161,7 +163,7 @@ class RaidService:
         in the source's, `channel.raid` event. False when it was canceled meanwhile."""
         viewers = await self.viewers(source)
         async with self._sessions() as s, s.begin():
-            if not await self._set_status(s, raid_id, "done", viewers):
+            if not await self._set_status(s, raid_id, "done", viewers, self._now()):
                 return False
         tags = {
             "badge-info": "", "badges": "", "color": "", "display-name": source.display_name,

@@ -12,6 +12,7 @@ KNOWN_SCOPES: frozenset[str] = frozenset({
     "bits:read",
     "channel:bot", "channel:edit:commercial", "channel:manage:ads", "channel:read:ads",
     "channel:manage:broadcast", "channel:read:charity", "channel:read:editors",
+    "channel:manage:editors",
     "channel:manage:extensions", "channel:read:goals", "channel:read:guest_star",
     "channel:manage:guest_star", "channel:read:hype_train", "channel:manage:moderators",
     "channel:moderate", "channel:read:polls", "channel:manage:polls",

@@ -709,6 +709,14 @@ class ChatService:
         line = Message("HOSTTARGET", (f"#{name}", f"{target} {viewers}"), {}, SERVER)
         await self._publish(name, events=[(line, Category.COMMANDS, None)])
 
+    async def follow_changed(self, name: str, user_id: int, followed_at: float | None) -> None:
+        """The user followed (at `followed_at`, unix time) or unfollowed (None) the channel:
+        tell the room's members on every node, so followers-only mode sees it at once."""
+        try:
+            await self._publish(name, state={"k": "follow", "u": user_id, "t": followed_at})
+        except Exception as exc:  # bus away: members see it when they next join
+            self.log.warning("#%s: follow change not published: %s", name, exc)
+
     # ---- bus ----
 
     async def _publish(
@@ -791,6 +799,10 @@ class ChatService:
         elif kind == "role":
             target = snap.moderators if state["r"] == "moderator" else snap.vips
             (target.add if state["p"] else target.discard)(state["u"])
+        elif kind == "follow":
+            for member in room.members.values():
+                if member.user.id == state["u"]:
+                    member.followed_at = state["t"]
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

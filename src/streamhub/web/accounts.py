@@ -96,7 +96,8 @@ def router(ctx: ApiContext) -> APIRouter:
     api = APIRouter(include_in_schema=False)
     pages = Pages()
     web = WebSessionService(ctx.sessions)
-    accounts = AccountService(ctx.sessions, ctx.channels)
+    accounts = AccountService(ctx.sessions, ctx.channels, on_revoked=None if ctx.eventsub is None
+                              else ctx.eventsub.user_revoked)
     s = ctx.settings
     limiter = LoginLimiter(per_account=s.login_failures_account, per_ip=s.login_failures_ip,
                            window=s.login_failure_window)

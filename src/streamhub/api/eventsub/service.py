@@ -418,6 +418,53 @@ class EventSubService:
         await self.refresh()
         return True
 
+    async def user_revoked(self, user_id: int, client_id: str | None) -> int:
+        """`_user_revoked`, never raising: the authorization has already ended when this
+        runs (account deleted, tokens revoked), so a failure here is logged, not reported
+        to the user."""
+        try:
+            return await self._user_revoked(user_id, client_id)
+        except Exception:
+            self.log.exception("could not revoke subscriptions resting on user %d", user_id)
+            return 0
+
+    async def _user_revoked(self, user_id: int, client_id: str | None) -> int:
+        """A user's authorization ended. With `client_id` (its tokens for that client were
+        revoked): revoke that client's subscriptions that rest on the user's grant (the user
+        is the type's authorizer, or made the websocket subscription) as authorization_revoked.
+        Without (the account was deleted): revoke every subscription whose condition names
+        the user, or that the user made, as user_removed. Returns how many were revoked."""
+        uid = str(user_id)
+        query = select(EventSubSubscription.id, EventSubSubscription.type,
+                       EventSubSubscription.version, EventSubSubscription.condition,
+                       EventSubSubscription.user_id).where(
+            EventSubSubscription.status.in_(ACTIVE))
+        if client_id is not None:
+            query = query.where(EventSubSubscription.client_id == client_id)
+        else:  # a cheap pre-filter; the exact test on the parsed condition follows
+            query = query.where(EventSubSubscription.condition.contains(f'"{uid}"')
+                                | (EventSubSubscription.user_id == user_id))
+        async with self.sessions() as session:
+            rows = (await session.execute(query)).all()
+        chosen: list[str] = []
+        for row in rows:
+            condition: dict[str, Any] = json.loads(row.condition)
+            if client_id is None:
+                hit = row.user_id == user_id or any(
+                    key.endswith("user_id") and value == uid for key, value in condition.items())
+            else:
+                authorizer = TYPES[(row.type, row.version)].authorizer if (
+                    row.type, row.version) in TYPES else None
+                hit = row.user_id == user_id or (
+                    authorizer is not None and condition.get(authorizer) == uid)
+            if hit:
+                chosen.append(row.id)
+        status = "user_removed" if client_id is None else "authorization_revoked"
+        revoked = 0
+        for sub_id in chosen:
+            revoked += await self.revoke(sub_id, status)
+        return revoked
+
     async def park_session(self, session_id: str, parked: str) -> None:
         """On shutdown: keep a session's subscriptions under a reconnect key."""
         async with self.sessions() as session:

@@ -13,7 +13,7 @@ from streamhub.api.errors import ApiError
 from streamhub.api.paging import Page, int_ids, offset_envelope, page_params
 from streamhub.api.people import Person, parse_user_id, person
 from streamhub.api.times import rfc3339
-from streamhub.channels import follows, profile
+from streamhub.channels import follows, profile, roles
 from streamhub.channels.profile import ChannelInfo, ChannelUpdate, ProfileError
 from streamhub.storage.models import ChannelRole, User
 
@@ -77,6 +77,7 @@ def router(ctx: ApiContext) -> APIRouter:
     manage = requires(ctx, "channel:manage:broadcast", user=True)
     read_follows = requires(ctx, "user:read:follows", user=True)
     read_editors = requires(ctx, "channel:read:editors", user=True)
+    manage_editors = requires(ctx, "channel:manage:editors", user=True)
 
     @api.get("/channels", summary="Channel information of one or more broadcasters")
     async def get_channels(
@@ -162,6 +163,31 @@ def router(ctx: ApiContext) -> APIRouter:
             data = [{"user_id": str(r.id), "user_name": r.display_name,
                      "created_at": rfc3339(r.created_at)} for r in rows]
         return {"data": data}
+
+    async def change_editor(broadcaster_id: str, user_id: str, who: Principal,
+                            present: bool) -> Response:
+        channel = await person(ctx, broadcaster_id, "broadcaster_id")
+        who.require_self(channel.id)
+        try:
+            await roles.set_editor(ctx.sessions, channel.id, parse_user_id(user_id, "user_id"),
+                                   present)
+        except roles.RoleError as exc:
+            raise ApiError(400, str(exc)) from None
+        return Response(status_code=204)
+
+    @api.post("/channels/editors", status_code=204,
+              summary="StreamHub extension: add an editor (broadcaster only)")
+    async def add_editor(
+        broadcaster_id: str, user_id: str, who: Annotated[Principal, Depends(manage_editors)],
+    ) -> Response:
+        return await change_editor(broadcaster_id, user_id, who, True)
+
+    @api.delete("/channels/editors", status_code=204,
+                summary="StreamHub extension: remove an editor (broadcaster only)")
+    async def remove_editor(
+        broadcaster_id: str, user_id: str, who: Annotated[Principal, Depends(manage_editors)],
+    ) -> Response:
+        return await change_editor(broadcaster_id, user_id, who, False)
 
     # ---- StreamHub extensions: about panels and social links ----
 

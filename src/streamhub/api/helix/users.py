@@ -142,6 +142,7 @@ def router(ctx: ApiContext) -> APIRouter:
         except follows.FollowError as exc:
             raise ApiError(400, str(exc)) from None
         if created:
+            await ctx.chat.follow_changed(channel.login, fan.id, followed_at.timestamp())
             ctx.events.emit("channel.follow", {
                 **fan.fields("user"), **channel.fields("broadcaster_user"),
                 "followed_at": rfc3339(followed_at)})
@@ -155,7 +156,8 @@ def router(ctx: ApiContext) -> APIRouter:
         fan = await person(ctx, from_id, "from_id")
         who.require_self(fan.id, "from_id")
         channel = await person(ctx, to_id, "to_id")
-        await follows.unfollow(ctx.sessions, fan.id, channel.id)
+        if await follows.unfollow(ctx.sessions, fan.id, channel.id):
+            await ctx.chat.follow_changed(channel.login, fan.id, None)
         return Response(status_code=204)
 
     @api.get("/images/{kind}/{owner}/{name}", include_in_schema=False)

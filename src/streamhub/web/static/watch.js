@@ -7,8 +7,25 @@
   const latencyEl = document.getElementById("latency");
   const statsEl = document.getElementById("stats");
   const liveDot = document.getElementById("live-dot");
-  const state = { hls: null, live: false, latency: null, errors: [] };
+  const state = { hls: null, live: false, latency: null, errors: [], raid: null };
   window.streamhubPlayer = state;
+  const loadedAt = Date.now();  // browser clock; see serverLoadedAt
+  let serverLoadedAt = null;    // page load time on the server's clock (from the Date header)
+  const SOUND_KEY = "streamhub.sound";  // set when following a raid: keep the sound settings
+
+  // After following a raid, keep playing with the sound the viewer had (if autoplay allows).
+  (function restoreSound() {
+    let saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(SOUND_KEY) || "null");
+      sessionStorage.removeItem(SOUND_KEY);
+    } catch (err) { saved = null; }
+    if (!saved || typeof saved !== "object") return;
+    if (typeof saved.volume === "number" && saved.volume >= 0 && saved.volume <= 1) {
+      video.volume = saved.volume;
+    }
+    if (saved.muted === false) video.muted = false;
+  })();
 
   function text(el, value) { el.textContent = value; }
 
@@ -42,7 +59,12 @@
         opt.dataset.name = name;
         quality.appendChild(opt);
       });
-      video.play().catch(function () {});
+      video.play().catch(function () {
+        if (video.muted) return;
+        video.muted = true;  // unmuted autoplay refused: play muted instead
+        text(document.getElementById("unmute"), "Unmute");
+        video.play().catch(function () {});
+      });
     });
     hls.on(Hls.Events.ERROR, function (_e, data) {
       state.errors.push(data.details);
@@ -78,6 +100,27 @@
     video.muted = !video.muted;
     text(this, video.muted ? "Unmute" : "Mute");
   });
+  text(document.getElementById("unmute"), video.muted ? "Unmute" : "Mute");
+
+  // A raid that went out after this page was loaded: say so, then follow it (~3 s later).
+  function followRaid(raid) {
+    if (state.raid || !raid || typeof raid !== "object") return;
+    if (typeof raid.to_login !== "string" || !/^[a-z0-9_]{1,25}$/.test(raid.to_login)) return;
+    const at = Date.parse(raid.at);
+    const since = serverLoadedAt === null ? loadedAt : serverLoadedAt;
+    if (!(at > since)) return;
+    state.raid = raid;
+    const notice = document.createElement("div");
+    notice.id = "raid-notice";
+    notice.className = "raid-notice";
+    notice.setAttribute("role", "status");
+    text(notice, "Raiding " + (typeof raid.to_name === "string" ? raid.to_name : raid.to_login) + "\u2026");
+    root.appendChild(notice);
+    try {
+      sessionStorage.setItem(SOUND_KEY, JSON.stringify({ muted: video.muted, volume: video.volume }));
+    } catch (err) { /* storage disabled: follow without the sound settings */ }
+    setTimeout(function () { location.assign("/" + raid.to_login); }, 3000);
+  }
 
   function setLive(live) {
     state.live = live;
@@ -101,9 +144,16 @@
 
   async function poll() {
     try {
+      const sent = Date.now();
       const r = await fetch(root.dataset.state, { cache: "no-store" });
+      if (serverLoadedAt === null) {
+        // The Date header has whole seconds: this errs up to 1 s early, towards following.
+        const date = Date.parse(r.headers.get("Date") || "");
+        if (!isNaN(date)) serverLoadedAt = loadedAt + (date - Math.round((sent + Date.now()) / 2));
+      }
       if (r.ok) {
         const s = await r.json();
+        if (s.raid) followRaid(s.raid);
         setLive(s.live === true);
         if (typeof s.title === "string") text(document.getElementById("title"), s.title);
         if (typeof s.game_name === "string") showCategory(s.game_name, s.tags);

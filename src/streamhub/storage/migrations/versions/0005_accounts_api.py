@@ -245,6 +245,7 @@ def upgrade() -> None:
         sa.Column("viewer_count", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         _now(),
+        sa.Column("executed_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_raids_from_id", "raids", ["from_id"])
 
