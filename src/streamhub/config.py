@@ -92,6 +92,11 @@ class Settings(BaseModel):
     login_failures_account: int = Field(default=5, ge=1)
     login_failures_ip: int = Field(default=20, ge=1)
     login_failure_window: float = Field(default=900.0, gt=0)
+    signup_limit_ip: int = Field(
+        default=20, ge=1,
+        description="Accounts one client IP may create on /signup within signup_window")
+    signup_window: float = Field(
+        default=3600.0, gt=0, description="Seconds over which signup_limit_ip is counted")
 
     # raids: seconds between POST /helix/raids and the raid going out (cancelable meanwhile)
     raid_delay: float = Field(default=10.0, ge=0, le=600)

@@ -149,6 +149,8 @@ def start_api_node(request: pytest.FixtureRequest, tmp: Path, **settings: Any) -
             f"api_{secrets.token_hex(6)}")
     else:
         db_url = f"sqlite+aiosqlite:///{tmp / 'streamhub.db'}"
+    # many tests sign up from 127.0.0.1; test_accounts checks the limit with its own node
+    settings.setdefault("signup_limit_ip", 100_000)
     proc = NodeProcess(tmp, database_url=db_url, **settings)
     return ApiNode(proc, db_url)
 

@@ -1,5 +1,5 @@
 """Account pages over HTTP: sign up, log in/out, change password, delete account, CSRF,
-login rate limits, argon2 password storage, security headers."""
+login and signup rate limits, argon2 password storage, security headers."""
 
 from __future__ import annotations
 
@@ -19,14 +19,27 @@ from tests.api.webclient import Browser
 
 PASSWORD = "correct horse battery"
 WINDOW = 4.0  # login failure window of this module's node (seconds)
+SIGNUP_WINDOW = 3.0  # signup window of the `limited` node (2 accounts per IP)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
         ) -> Iterator[ApiNode]:
-    """The module's node, with login limits small enough to trip and wait out in a test."""
+    """The module's node, with login limits small enough to trip and wait out in a test (and
+    room for this module's many signups)."""
     node = start_api_node(request, tmp_path_factory.mktemp("api"), login_failures_account="3",
-                          login_failures_ip="12", login_failure_window=str(WINDOW))
+                          login_failures_ip="12", login_failure_window=str(WINDOW),
+                          signup_limit_ip="1000")
+    yield node
+    node.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def limited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            ) -> Iterator[ApiNode]:
+    """A node allowing only 2 signups per IP (its own node: the other tests sign up freely)."""
+    node = start_api_node(request, tmp_path_factory.mktemp("api"), signup_limit_ip="2",
+                          signup_window=str(SIGNUP_WINDOW))
     yield node
     node.close()
 
@@ -267,3 +280,35 @@ def test_login_rate_limit_per_ip_then_resets(api: ApiNode, browser: Browser) -> 
     blocked = Browser(api.base_url).login(login, PASSWORD)
     assert blocked.status_code == 429 and "your network address" in blocked.text
     assert wait_until_login_works(Browser(api.base_url), login, PASSWORD).status_code == 303
+
+
+def test_signup_rate_limit_per_ip_then_resets(limited: ApiNode) -> None:
+    first, second, third = new_login(), new_login(), new_login()
+    assert Browser(limited.base_url).signup(first, PASSWORD).status_code == 303
+    # an invalid signup is not counted
+    assert Browser(limited.base_url).signup("no spaces!", PASSWORD).status_code == 400
+    assert Browser(limited.base_url).signup(second, PASSWORD).status_code == 303
+    blocked = Browser(limited.base_url).signup(third, PASSWORD)
+    assert blocked.status_code == 429, blocked.text[:500]
+    assert "Too many accounts were created from your network address" in blocked.text
+    assert 1 <= int(blocked.headers["retry-after"]) <= SIGNUP_WINDOW
+    assert "streamhub_session" not in blocked.headers.get("set-cookie", "")
+    assert count(limited, User, login=third) == 0
+    # logins are not limited by it; another address may still sign up
+    assert Browser(limited.base_url).login(first, PASSWORD).status_code == 303
+    elsewhere = Browser(limited.base_url)
+    elsewhere.http.close()
+    elsewhere.http = httpx.Client(base_url=limited.base_url, timeout=30, follow_redirects=False,
+                                  transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    try:
+        assert elsewhere.signup(new_login(), PASSWORD).status_code == 303
+    finally:
+        elsewhere.close()
+    # once the oldest signup leaves the window, the address may sign up again
+    deadline = time.monotonic() + SIGNUP_WINDOW + 20
+    while True:
+        resp = Browser(limited.base_url).signup(third, PASSWORD)
+        if resp.status_code != 429 or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert resp.status_code == 303 and count(limited, User, login=third) == 1

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import ApiNode, assert_error
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.api.conftest import ApiNode, assert_error, start_api_node
 
 
 def test_openapi_and_docs_are_served(api: ApiNode) -> None:
@@ -20,3 +25,42 @@ def test_unknown_helix_path_is_a_json_404(api: ApiNode) -> None:
 def test_origin_routes_still_answer_behind_the_api(api: ApiNode) -> None:
     assert api.http.get("/health").status_code == 200
     assert api.http.get("/hls/nobody/master.m3u8").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def limited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            ) -> Iterator[ApiNode]:
+    """A node whose Helix bucket holds 5 points a minute."""
+    node = start_api_node(request, tmp_path_factory.mktemp("limited"), helix_rate_limit=5)
+    yield node
+    node.close()
+
+
+def test_token_bucket_rate_limit_and_headers(limited: ApiNode) -> None:
+    api = limited
+    me, other = api.user(), api.user()
+    seen = [api.get("/helix/users", me) for _ in range(5)]
+    assert [r.status_code for r in seen] == [200] * 5
+    assert [int(r.headers["Ratelimit-Remaining"]) for r in seen] == [4, 3, 2, 1, 0]
+    assert all(r.headers["Ratelimit-Limit"] == "5" for r in seen)
+    now = time.time()
+    refused = api.get("/helix/users", me)
+    assert_error(refused, 429, "too many requests")
+    assert refused.headers["Ratelimit-Remaining"] == "0"
+    assert now <= int(refused.headers["Ratelimit-Reset"]) <= now + 61
+    # the bucket is per client id + user: another user, or another client, is not limited
+    assert api.get("/helix/users", other).status_code == 200
+    assert api.get("/helix/users", me, headers={"Client-Id": "another-client"}).status_code == 200
+
+
+def test_auth_header_errors(api: ApiNode) -> None:
+    me = api.user()
+    assert_error(api.http.get("/helix/users"), 401, "oauth token is missing")
+    assert_error(api.http.get("/helix/users", headers={"Authorization": f"OAuth {me.token}",
+                                                       "Client-Id": "x"}), 401, "bearer")
+    assert_error(api.get("/helix/users", "x" * 30), 401, "invalid oauth token")
+    assert_error(api.http.get("/helix/users", headers={"Authorization": f"Bearer {me.token}"}),
+                 401, "client id")
+    weak = api.user(scopes=("chat:read",))
+    assert_error(api.patch("/helix/channels", weak, params={"broadcaster_id": weak.uid},
+                           json={"title": "x"}), 401, "missing scope: channel:manage:broadcast")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.api.conftest import ApiNode, assert_error
 from tests.api.conftest import TestUser as Member
@@ -93,6 +94,61 @@ def test_schedule_flow(api: ApiNode) -> None:
     assert "Special" not in titles
     assert_error(api.delete("/helix/schedule/segment", a, params={"broadcaster_id": a.uid,
                                                                   "id": once["id"]}), 404)
+
+
+def test_cancel_one_occurrence(api: ApiNode) -> None:
+    a, other = api.user(), api.user()
+    start = next_monday()
+    add(api, a, start_time=start.strftime("%Y-%m-%dT%H:%M:%SZ"), timezone="Europe/Paris",
+        duration="60", is_recurring=True, title="w")
+    p = {"broadcaster_id": a.uid}
+
+    def occurrences() -> list[dict[str, Any]]:
+        r = api.get("/helix/schedule", other, params={**p, "first": 3})
+        assert r.status_code == 200, r.text
+        rows: list[dict[str, Any]] = r.json()["data"]["segments"]
+        return rows
+
+    def exdates() -> list[str]:
+        r = api.http.get("/helix/schedule/icalendar", params=p)
+        assert r.status_code == 200, r.text
+        return [line for line in r.text.replace("\r\n ", "").split("\r\n")
+                if line.startswith("EXDATE")]
+
+    first, second, third = occurrences()
+    assert [o["canceled_until"] for o in (first, second, third)] == [None, None, None]
+    assert exdates() == []
+    assert_error(api.patch("/helix/schedule/segment", other, params={**p, "id": second["id"]},
+                           json={"is_canceled": True}), 403)
+    r = api.patch("/helix/schedule/segment", a, params={**p, "id": second["id"]},
+                  json={"is_canceled": True})
+    assert r.status_code == 200, r.text
+    [changed] = r.json()["data"]["segments"]
+    assert changed["id"] == second["id"] and changed["canceled_until"] == second["end_time"]
+    got = occurrences()
+    assert [o["id"] for o in got] == [first["id"], second["id"], third["id"]]
+    assert [o["canceled_until"] for o in got] == [None, second["end_time"], None]
+    by_id = api.get("/helix/schedule", other, params={**p, "id": second["id"]}).json()
+    assert by_id["data"]["segments"][0]["canceled_until"] == second["end_time"]
+    local = datetime.strptime(second["start_time"], "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=UTC).astimezone(ZoneInfo("Europe/Paris"))
+    assert exdates() == [f"EXDATE;TZID=Europe/Paris:{local.strftime('%Y%m%dT%H%M%S')}"]
+    # the third canceled too, then the second restored: only the third stays canceled
+    api.patch("/helix/schedule/segment", a, params={**p, "id": third["id"]},
+              json={"is_canceled": True})
+    r = api.patch("/helix/schedule/segment", a, params={**p, "id": second["id"]},
+                  json={"is_canceled": False})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["segments"][0]["canceled_until"] is None
+    assert [o["canceled_until"] for o in occurrences()] == [None, None, third["end_time"]]
+    assert len(exdates()) == 1
+    r = api.patch("/helix/schedule/segment", a, params={**p, "id": third["id"]},
+                  json={"is_canceled": False})
+    assert r.status_code == 200, r.text
+    assert [o["canceled_until"] for o in occurrences()] == [None, None, None]
+    assert exdates() == []
+    assert_error(api.patch("/helix/schedule/segment", a, params={**p, "id": second["id"]},
+                           json={"is_canceled": "maybe"}), 400)
 
 
 def test_vacation(api: ApiNode) -> None:

@@ -1,9 +1,14 @@
-"""Web login rate limit: failed attempts counted per account and per client IP in a window.
+"""Web login and signup rate limits: failed logins counted per account and per client IP,
+and accounts created per client IP, each in a sliding window.
 
 Defaults (settings `login_failures_account`, `login_failures_ip`, `login_failure_window`):
 5 failures per account and 20 per IP within 15 minutes; then that account (from any IP) or
 that IP (for any account) is refused until the oldest counted failure leaves the window.
 A successful login clears its account's failures (not the IP's).
+
+Signups (settings `signup_limit_ip`, `signup_window`): 20 accounts created per IP within an
+hour; then that IP's signups are refused (before any password hashing) until the oldest counted
+creation leaves the window. Refused or invalid signup attempts are not counted.
 """
 
 from __future__ import annotations
@@ -98,3 +103,18 @@ class LoginLimiter:
 
     def succeeded(self, login: str) -> None:
         self.accounts.clear(login.strip().lower())
+
+
+class SignupLimiter:
+    """Accounts created per client IP in a sliding window."""
+
+    def __init__(self, *, per_ip: int = 20, window: float = 3600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ips = FailureWindow(per_ip, window, clock)
+
+    def check(self, ip: str) -> int:
+        """Seconds (rounded up) before `ip` may create another account; 0 if it may now."""
+        return math.ceil(self.ips.blocked_for(ip))
+
+    def created(self, ip: str) -> None:
+        self.ips.add(ip)

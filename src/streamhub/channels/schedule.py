@@ -20,6 +20,7 @@ MIN_DURATION = 30
 MAX_DURATION = 1380
 MAX_SEGMENTS = 200
 MAX_OCCURRENCES = 1000
+MAX_CANCELED = 200  # canceled occurrences remembered per segment (the latest ones)
 WEEK = timedelta(days=7)
 
 
@@ -57,7 +58,7 @@ class Segment:
     title: str
     category_id: int | None
     category_name: str
-    canceled_until: datetime | None
+    canceled: frozenset[datetime] = frozenset()  # UTC starts of canceled occurrences
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,30 @@ class Occurrence:
     @property
     def canceled_until(self) -> datetime | None:
         """Set (to the occurrence's end, as Twitch does) when this occurrence is canceled."""
-        until = self.segment.canceled_until
-        return self.end if until is not None and self.end <= utc(until) else None
+        return self.end if self.start in self.segment.canceled else None
+
+
+# ---- canceled occurrences (stored as space-separated RFC 3339 UTC start times) ----
+
+def _instant(value: datetime) -> str:
+    return utc(value).isoformat().replace("+00:00", "Z")
+
+
+def parse_canceled(text: str | None) -> frozenset[datetime]:
+    """The canceled starts stored in a segment row (unreadable entries are skipped)."""
+    found: set[datetime] = set()
+    for item in (text or "").split():
+        try:
+            found.add(utc(datetime.fromisoformat(item)))
+        except ValueError:
+            continue
+    return frozenset(found)
+
+
+def format_canceled(starts: Iterable[datetime]) -> str:
+    """Sorted, space-separated; only the latest MAX_CANCELED are kept."""
+    kept = sorted({utc(s) for s in starts})[-MAX_CANCELED:]
+    return " ".join(_instant(s) for s in kept)
 
 
 # ---- occurrence ids ----
@@ -240,18 +263,13 @@ def icalendar(channel_name: str, segments: Sequence[Segment], now: datetime) -> 
         lines.append(f"DURATION:PT{seg.duration_minutes}M")
         if seg.is_recurring:
             lines.append("RRULE:FREQ=WEEKLY")
-            if seg.canceled_until is not None:
-                canceled = [o for o in occurrences_of(seg, start, utc(seg.canceled_until)
-                                                      + timedelta(seconds=1), 100)
-                            if o.canceled_until is not None]
-                for occ in canceled:
-                    if seg.timezone != "UTC":
-                        when = occ.start.astimezone(zone(seg.timezone))
-                        lines.append(f"EXDATE;TZID={seg.timezone}:"
-                                     f"{when.strftime('%Y%m%dT%H%M%S')}")
-                    else:
-                        lines.append(f"EXDATE:{_stamp(occ.start)}")
-        elif seg.canceled_until is not None:
+            for when in sorted(s for s in seg.canceled if s >= start):
+                if seg.timezone != "UTC":
+                    local = when.astimezone(zone(seg.timezone)).strftime("%Y%m%dT%H%M%S")
+                    lines.append(f"EXDATE;TZID={seg.timezone}:{local}")
+                else:
+                    lines.append(f"EXDATE:{_stamp(when)}")
+        elif start in seg.canceled:
             lines.append("STATUS:CANCELLED")
         lines.append(f"SUMMARY:{ical_text(seg.title or channel_name + ' stream')}")
         if seg.category_name:
@@ -266,7 +284,7 @@ def icalendar(channel_name: str, segments: Sequence[Segment], now: datetime) -> 
 def _segment(s: ScheduleSegment, category: str | None) -> Segment:
     return Segment(s.id, s.channel_id, utc(s.start_time), s.duration_minutes, s.timezone,
                    s.is_recurring, s.title, s.category_id, category or "",
-                   utc(s.canceled_until) if s.canceled_until else None)
+                   parse_canceled(s.canceled))
 
 
 async def segments(sessions: async_sessionmaker[AsyncSession], channel_id: int,
@@ -350,19 +368,23 @@ class SegmentChange:
 
 async def update_segment(sessions: async_sessionmaker[AsyncSession], channel_id: int,
                          occurrence: str, change: SegmentChange) -> Occurrence:
-    """Change a segment (given one of its occurrence ids); canceling a weekly segment's
-    occurrence cancels it and the earlier ones. Returns the updated occurrence."""
+    """Change a segment (given one of its occurrence ids); `is_canceled` cancels or restores
+    only that occurrence (a new start time, or a weekly segment's new time zone, moves every
+    occurrence, so it clears the cancellations first). Returns the updated occurrence."""
     seg_id, year, week = parse_occurrence_id(occurrence)
     async with sessions() as session:
         row = await session.get(ScheduleSegment, seg_id)
         if row is None or row.channel_id != channel_id:
             raise SegmentNotFound(occurrence)
-        seg = _segment(row, None)
-        target = find_occurrence(seg, year, week)
+        find_occurrence(_segment(row, None), year, week)  # the occurrence must exist
         if change.timezone is not None:
             zone(change.timezone)
+            if change.timezone != row.timezone and row.is_recurring:
+                row.canceled = ""  # weekly occurrences keep their wall time: they move
             row.timezone = change.timezone
         if change.start_time is not None:
+            if utc(change.start_time) != utc(row.start_time):
+                row.canceled = ""
             row.start_time = utc(change.start_time)
         if change.duration_minutes is not None:
             row.duration_minutes = check_duration(change.duration_minutes)
@@ -372,7 +394,16 @@ async def update_segment(sessions: async_sessionmaker[AsyncSession], channel_id:
             await _check_category(session, change.category_id or None)
             row.category_id = change.category_id or None
         if change.is_canceled is not None:
-            row.canceled_until = target.end if change.is_canceled else None
+            moved = _segment(row, None)
+            if change.start_time is not None:  # the moved segment's first occurrence
+                year = week = None
+            target = find_occurrence(moved, year, week)
+            starts = set(moved.canceled)
+            if change.is_canceled:
+                starts.add(target.start)
+            else:
+                starts.discard(target.start)
+            row.canceled = format_canceled(starts)
         await session.commit()
     updated = await _one(sessions, channel_id, seg_id)
     if change.start_time is not None or not updated.is_recurring:

@@ -107,7 +107,8 @@ class ScheduleSegment(Base):
     category_id: Mapped[int | None] = mapped_column(
         ForeignKey("categories.id", ondelete="SET NULL"), nullable=True
     )
-    canceled_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # canceled occurrences: their UTC start times, RFC 3339, space-separated
+    canceled: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )

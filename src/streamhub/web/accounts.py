@@ -15,7 +15,7 @@ from starlette.templating import Jinja2Templates
 
 from streamhub.api.context import ApiContext
 from streamhub.channels.accounts import AccountService
-from streamhub.channels.loginlimit import LoginLimiter
+from streamhub.channels.loginlimit import LoginLimiter, SignupLimiter
 from streamhub.channels.service import AccountError
 from streamhub.web.session import (
     SESSION_COOKIE,
@@ -101,6 +101,7 @@ def router(ctx: ApiContext) -> APIRouter:
     s = ctx.settings
     limiter = LoginLimiter(per_account=s.login_failures_account, per_ip=s.login_failures_ip,
                            window=s.login_failure_window)
+    signups = SignupLimiter(per_ip=s.signup_limit_ip, window=s.signup_window)
 
     def anonymous_form(request: Request, template: str, context: Mapping[str, Any],
                        status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -136,6 +137,15 @@ def router(ctx: ApiContext) -> APIRouter:
             check_csrf(request, form.get("csrf_token"), None)
         except CsrfError as exc:
             return pages.message(request, "Form expired", f"{exc}; reload the page.", 403)
+        ip = client_ip(request)
+        wait = signups.check(ip)
+        if wait > 0:
+            minutes = max(1, -(-wait // 60))
+            return anonymous_form(request, "auth_signup.html", {
+                "next": nxt, "login": login,
+                "error": f"Too many accounts were created from your network address; try "
+                         f"again in {minutes} minute{'s' if minutes != 1 else ''}."}, 429,
+                {"Retry-After": str(wait)})
         password = form_text(form, "password", 4096)
         if password != form_text(form, "password_confirm", 4096):
             return anonymous_form(request, "auth_signup.html", {
@@ -145,6 +155,7 @@ def router(ctx: ApiContext) -> APIRouter:
         except AccountError as exc:
             return anonymous_form(request, "auth_signup.html", {
                 "next": nxt, "login": login, "error": f"Cannot sign up: {exc}."}, 400)
+        signups.created(ip)
         return await start_session(request, info.id, nxt)
 
     @api.get("/login")

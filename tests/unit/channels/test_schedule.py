@@ -12,10 +12,12 @@ from streamhub.channels.schedule import (
     expand,
     find_occurrence,
     fold,
+    format_canceled,
     ical_text,
     icalendar,
     occurrence_id,
     occurrences_of,
+    parse_canceled,
     parse_occurrence_id,
     vtimezone,
 )
@@ -24,8 +26,10 @@ SEG_ID = "0b7c6c1e-2f4e-4b55-9a43-3c2b8e1d9f10"
 
 
 def seg(start: datetime, *, recurring: bool = True, tz: str = "Europe/Berlin",
-        minutes: int = 120, title: str = "Weekly", canceled: datetime | None = None) -> Segment:
-    return Segment(SEG_ID, 1, start, minutes, tz, recurring, title, 7, "Music", canceled)
+        minutes: int = 120, title: str = "Weekly", canceled: tuple[datetime, ...] = (),
+        ) -> Segment:
+    return Segment(SEG_ID, 1, start, minutes, tz, recurring, title, 7, "Music",
+                   frozenset(canceled))
 
 
 def unfold(text: str) -> list[str]:
@@ -48,8 +52,7 @@ def test_weekly_keeps_local_wall_time_across_dst() -> None:
 def test_expand_range_ongoing_and_one_off() -> None:
     weekly = seg(datetime(2026, 1, 5, 19, 0, tzinfo=UTC), tz="UTC")
     once = Segment("1b7c6c1e-2f4e-4b55-9a43-3c2b8e1d9f10", 1,
-                   datetime(2026, 1, 7, 12, 0, tzinfo=UTC), 60, "UTC", False, "Once", None, "",
-                   None)
+                   datetime(2026, 1, 7, 12, 0, tzinfo=UTC), 60, "UTC", False, "Once", None, "")
     # starting in the middle of Monday's stream: that one is still listed (ongoing)
     got = expand([weekly, once], datetime(2026, 1, 12, 20, 0, tzinfo=UTC),
                  datetime(2026, 1, 27, tzinfo=UTC))
@@ -84,12 +87,30 @@ def test_occurrence_ids_are_stable_and_parse_back() -> None:
             parse_occurrence_id(bad)
 
 
-def test_cancel_marks_occurrences_up_to_canceled_until() -> None:
-    first = datetime(2026, 1, 5, 19, 0, tzinfo=UTC)
-    s = seg(first, tz="UTC", canceled=first + timedelta(days=7, hours=2))
-    got = occurrences_of(s, first, first + timedelta(days=20))
-    assert [o.canceled_until is not None for o in got] == [True, True, False]
-    assert got[1].canceled_until == got[1].end
+def test_cancel_marks_only_the_canceled_occurrences() -> None:
+    # weekly in Berlin across the DST switch: 2nd and 4th canceled, the 3rd kept between them
+    first = datetime(2026, 3, 16, 19, 0, tzinfo=UTC)
+    all_five = occurrences_of(seg(first), first, first + timedelta(days=30))
+    assert len(all_five) == 5
+    s = seg(first, canceled=(all_five[1].start, all_five[3].start))
+    got = expand([s], first, first + timedelta(days=30))
+    assert [o.canceled_until is not None for o in got] == [False, True, False, True, False]
+    assert got[1].canceled_until == got[1].end and got[3].canceled_until == got[3].end
+    assert got[3].start == datetime(2026, 4, 6, 18, 0, tzinfo=UTC)  # CEST
+    assert [o.id for o in got] == [o.id for o in all_five]
+
+
+def test_canceled_storage_round_trip() -> None:
+    a = datetime(2026, 1, 12, 19, 0, tzinfo=UTC)
+    b = datetime(2026, 1, 5, 19, 0, 30, 500, tzinfo=UTC)
+    text = format_canceled([a, b, a])
+    assert text == "2026-01-05T19:00:30.000500Z 2026-01-12T19:00:00Z"
+    assert parse_canceled(text) == {a, b}
+    assert parse_canceled("") == frozenset() and parse_canceled(None) == frozenset()
+    assert parse_canceled("junk " + text) == {a, b}
+    many = [a + timedelta(days=7 * i) for i in range(250)]
+    kept = parse_canceled(format_canceled(many))
+    assert len(kept) == 200 and min(kept) == many[50]
 
 
 def test_ical_escaping_and_folding() -> None:
@@ -107,7 +128,7 @@ def test_icalendar_document() -> None:
     weekly = seg(datetime(2026, 3, 16, 19, 0, tzinfo=UTC), title="Synths, loops; more")
     once = Segment("1b7c6c1e-2f4e-4b55-9a43-3c2b8e1d9f10", 1,
                    datetime(2026, 1, 7, 12, 0, tzinfo=UTC), 60, "UTC", False, "", None, "",
-                   datetime(2026, 1, 7, 13, 0, tzinfo=UTC))
+                   frozenset({datetime(2026, 1, 7, 12, 0, tzinfo=UTC)}))
     text = icalendar("Chan", [weekly, once], datetime(2026, 1, 1, tzinfo=UTC))
     lines = unfold(text)
     assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == "END:VCALENDAR"
@@ -117,6 +138,18 @@ def test_icalendar_document() -> None:
     assert "SUMMARY:Synths\\, loops\\; more" in lines and "CATEGORIES:Music" in lines
     assert "DTSTART:20260107T120000Z" in lines and "STATUS:CANCELLED" in lines
     assert lines.count("BEGIN:VEVENT") == 2 and lines.count("BEGIN:VTIMEZONE") == 1
+    assert not any(line.startswith("EXDATE") for line in lines)
+    # canceled occurrences of a weekly series become EXDATEs (local time in its zone)
+    canceled = (datetime(2026, 3, 23, 19, 0, tzinfo=UTC), datetime(2026, 4, 6, 18, 0, tzinfo=UTC))
+    lines = unfold(icalendar("Chan", [seg(weekly.start_time, canceled=canceled)],
+                             datetime(2026, 1, 1, tzinfo=UTC)))
+    assert [line for line in lines if line.startswith("EXDATE")] == [
+        "EXDATE;TZID=Europe/Berlin:20260323T200000", "EXDATE;TZID=Europe/Berlin:20260406T200000"]
+    assert "STATUS:CANCELLED" not in lines
+    utc_weekly = seg(datetime(2026, 1, 5, 19, 0, tzinfo=UTC), tz="UTC",
+                     canceled=(datetime(2026, 1, 12, 19, 0, tzinfo=UTC),))
+    assert "EXDATE:20260112T190000Z" in unfold(icalendar("Chan", [utc_weekly],
+                                                         datetime(2026, 1, 1, tzinfo=UTC)))
     assert all(len(raw.encode()) <= 75 for raw in text.split("\r\n"))
 
 

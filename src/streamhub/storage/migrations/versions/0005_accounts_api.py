@@ -118,7 +118,7 @@ def upgrade() -> None:
         sa.Column("title", sa.String(140), nullable=False),
         sa.Column("category_id", sa.Integer(),
                   sa.ForeignKey("categories.id", ondelete="SET NULL"), nullable=True),
-        sa.Column("canceled_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("canceled", sa.Text(), nullable=False),
         _now(),
     )
     op.create_index("ix_schedule_segments_channel_id", "schedule_segments", ["channel_id"])
