@@ -155,22 +155,25 @@ def start_api_node(request: pytest.FixtureRequest, tmp: Path, **settings: Any) -
     return ApiNode(proc, db_url)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-        ) -> Iterator[ApiNode]:
-    """One node per test module and database (SQLite, then a real PostgreSQL)."""
-    node = start_api_node(request, tmp_path_factory.mktemp("api"))
-    yield node
-    node.close()
+def node_fixture(*, databases: tuple[str, ...] = ("sqlite", "postgresql"), doc: str = "",
+                 **settings: Any) -> Any:
+    """A module-scoped fixture: one node with these settings per test module and database."""
+
+    @pytest.fixture(scope="module", params=list(databases))
+    def fixture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                ) -> Iterator[ApiNode]:
+        node = start_api_node(request, tmp_path_factory.mktemp("api"), **settings)
+        yield node
+        node.close()
+
+    fixture.__doc__ = doc
+    return fixture
 
 
-@pytest.fixture(scope="module")
-def api_sqlite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-               ) -> Iterator[ApiNode]:
-    """One node on SQLite only (for slow flows that do not depend on the database)."""
-    node = start_api_node(request, tmp_path_factory.mktemp("api"))
-    yield node
-    node.close()
+# One node per test module and database (SQLite, then a real PostgreSQL).
+api = node_fixture(doc="one node per test module and database")
+# One node on SQLite only (for slow flows that do not depend on the database).
+api_sqlite = node_fixture(databases=("sqlite",), doc="one node on SQLite")
 
 
 def assert_error(response: httpx.Response, status: int, contains: str = "") -> dict[str, Any]:

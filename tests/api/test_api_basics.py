@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
-
-from tests.api.conftest import ApiNode, assert_error, start_api_node
+from tests.api.conftest import ApiNode, assert_error, node_fixture
 
 
 def test_openapi_and_docs_are_served(api: ApiNode) -> None:
@@ -27,13 +24,8 @@ def test_origin_routes_still_answer_behind_the_api(api: ApiNode) -> None:
     assert api.http.get("/hls/nobody/master.m3u8").status_code == 404
 
 
-@pytest.fixture(scope="module")
-def limited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-            ) -> Iterator[ApiNode]:
-    """A node whose Helix bucket holds 5 points a minute."""
-    node = start_api_node(request, tmp_path_factory.mktemp("limited"), helix_rate_limit=5)
-    yield node
-    node.close()
+# a node whose Helix bucket holds 5 points a minute
+limited = node_fixture(databases=("sqlite",), helix_rate_limit=5)
 
 
 def test_token_bucket_rate_limit_and_headers(limited: ApiNode) -> None:

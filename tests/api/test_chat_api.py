@@ -4,10 +4,7 @@ announcements and sending messages."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from streamhub.chat.emoteart import badge_png
 from streamhub.storage.db import make_engine, sessionmaker
@@ -21,19 +18,14 @@ from tests.api.chat_helpers import (
     notice,
     privmsg_from,
 )
-from tests.api.conftest import ApiNode, assert_error, run_sync, start_api_node
+from tests.api.conftest import ApiNode, assert_error, node_fixture, run_sync
 from tests.api.conftest import TestUser as ApiUser
 from tests.system.irc_client import IrcClient
 
 __all__ = ["clients"]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-        ) -> Iterator[ApiNode]:
-    node = start_api_node(request, tmp_path_factory.mktemp("api"), **NODE_SETTINGS)
-    yield node
-    node.close()
+api = node_fixture(**NODE_SETTINGS)
 
 
 def follow(api: ApiNode, user: ApiUser, channel: ApiUser, minutes_ago: float) -> None:

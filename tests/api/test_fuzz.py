@@ -5,26 +5,20 @@ server error."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.api.conftest import ApiNode, TestUser, start_api_node
+from tests.api.conftest import ApiNode, TestUser, node_fixture
 
 EXAMPLES = 50
 ID_PARAMS = ("broadcaster_id", "moderator_id", "user_id", "from_broadcaster_id",
              "to_broadcaster_id", "sender_id", "id", "from_id", "to_id")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def fuzz_node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-              ) -> Iterator[ApiNode]:
-    node = start_api_node(request, tmp_path_factory.mktemp("fuzz"), helix_rate_limit=10_000_000)
-    yield node
-    node.close()
+fuzz_node = node_fixture(helix_rate_limit=10_000_000)
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ bans and timeouts, banned list, moderators, VIPs, deleting messages, blocked ter
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.api.chat_helpers import (
     NODE_SETTINGS,
@@ -19,7 +17,7 @@ from tests.api.chat_helpers import (
     notice,
     privmsg_from,
 )
-from tests.api.conftest import ALL_SCOPES, ApiNode, assert_error, start_api_node
+from tests.api.conftest import ALL_SCOPES, ApiNode, assert_error, node_fixture
 from tests.api.conftest import TestUser as ApiUser
 from tests.system.irc_client import IrcClient
 
@@ -27,12 +25,7 @@ __all__ = ["clients"]
 TERM_SCOPES = (*ALL_SCOPES, "moderator:read:blocked_terms", "moderator:manage:blocked_terms")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-        ) -> Iterator[ApiNode]:
-    node = start_api_node(request, tmp_path_factory.mktemp("api"), **NODE_SETTINGS)
-    yield node
-    node.close()
+api = node_fixture(**NODE_SETTINGS)
 
 
 def ban(api: ApiNode, channel: ApiUser, mod: ApiUser, target: ApiUser | str,

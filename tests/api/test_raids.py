@@ -3,12 +3,10 @@ another; the target's chat gets the raid USERNOTICE and the source's chat a HOST
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from streamhub.storage.db import make_engine, sessionmaker
@@ -21,7 +19,7 @@ from tests.api.chat_helpers import (
     http,
     is_cmd,
 )
-from tests.api.conftest import ApiNode, assert_error, run_sync, start_api_node
+from tests.api.conftest import ApiNode, assert_error, node_fixture, run_sync
 from tests.api.conftest import TestUser as ApiUser
 from tests.system.harness import Publisher
 from tests.system.irc_client import IrcClient
@@ -29,14 +27,8 @@ from tests.system.irc_client import IrcClient
 __all__ = ["clients"]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-        ) -> Iterator[ApiNode]:
-    # a 2 s countdown leaves time to cancel, even on a busy machine
-    node = start_api_node(request, tmp_path_factory.mktemp("api"),
-                          **{**NODE_SETTINGS, "raid_delay": "2"}, transcode_mode="source_only")
-    yield node
-    node.close()
+# a 2 s countdown leaves time to cancel, even on a busy machine
+api = node_fixture(**{**NODE_SETTINGS, "raid_delay": "2"}, transcode_mode="source_only")
 
 
 def raid(api: ApiNode, who: ApiUser | str | None, src: ApiUser | str, dst: ApiUser | str,
