@@ -212,6 +212,19 @@ def router(ctx: ApiContext) -> APIRouter:
         return pages.render(request, template, {"user": user, "csrf_token": user.csrf_token,
                                                 **extra}, status=status)
 
+    async def settings_form(request: Request) -> tuple[WebUser, FormData] | Response:
+        """A settings form's user and fields, or the answer when logged out (log-in page)
+        or when the CSRF token is wrong (403 page)."""
+        user = await web.current(request)
+        if user is None:
+            return login_redirect(request)
+        form = await request.form()
+        try:
+            check_csrf(request, form.get("csrf_token"), user)
+        except CsrfError as exc:
+            return pages.message(request, "Form expired", f"{exc}; reload the page.", 403)
+        return user, form
+
     @api.get("/settings/password")
     async def password_page(request: Request) -> Response:
         user = await web.current(request)
@@ -221,14 +234,10 @@ def router(ctx: ApiContext) -> APIRouter:
 
     @api.post("/settings/password")
     async def change_password(request: Request) -> Response:
-        user = await web.current(request)
-        if user is None:
-            return login_redirect(request)
-        form = await request.form()
-        try:
-            check_csrf(request, form.get("csrf_token"), user)
-        except CsrfError as exc:
-            return pages.message(request, "Form expired", f"{exc}; reload the page.", 403)
+        checked = await settings_form(request)
+        if isinstance(checked, Response):
+            return checked
+        user, form = checked
         new = form_text(form, "new_password", 4096)
         if new != form_text(form, "new_password_confirm", 4096):
             return settings_page(request, "auth_password.html", user, 400,
@@ -251,14 +260,10 @@ def router(ctx: ApiContext) -> APIRouter:
 
     @api.post("/settings/delete")
     async def delete_account(request: Request) -> Response:
-        user = await web.current(request)
-        if user is None:
-            return login_redirect(request)
-        form = await request.form()
-        try:
-            check_csrf(request, form.get("csrf_token"), user)
-        except CsrfError as exc:
-            return pages.message(request, "Form expired", f"{exc}; reload the page.", 403)
+        checked = await settings_form(request)
+        if isinstance(checked, Response):
+            return checked
+        user, form = checked
         try:
             await accounts.delete_account(user.user_id, form_text(form, "password", 4096))
             ctx.tokens.forget()  # its tokens are gone with it
