@@ -13,7 +13,6 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from streamhub.channels.tokens import TokenService
 from streamhub.protocols.irc.message import Message
 from streamhub.storage.db import make_engine, sessionmaker
 from streamhub.storage.models import OAuthApp
@@ -102,16 +101,7 @@ class EventSubSocket:
     def subscribe(self, user: TestUser, scopes: tuple[str, ...], type: str,
                   condition: dict[str, str]) -> None:
         """Subscribe with a token `user` granted this app (with `scopes`)."""
-        async def grant() -> str:
-            engine = make_engine(self.api.db_url)
-            try:
-                issued = await TokenService(sessionmaker(engine)).create(
-                    user.login, scopes, client_id=self.client_id)
-                return issued.access_token
-            finally:
-                await engine.dispose()
-
-        token = run_sync(grant)
+        token = self.api.token(user.login, scopes, client_id=self.client_id)
         r = self.api.http.post("/helix/eventsub/subscriptions", json={
             "type": type, "version": "1", "condition": condition,
             "transport": {"method": "websocket", "session_id": self.session_id}},

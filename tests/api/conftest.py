@@ -102,11 +102,13 @@ class ApiNode:
 
         return run_sync(make)
 
-    def token(self, login: str, scopes: tuple[str, ...]) -> str:
+    def token(self, login: str, scopes: tuple[str, ...], client_id: str | None = None) -> str:
+        """A new access token of the user (of app `client_id`, if given)."""
         async def make() -> str:
             engine = make_engine(self.db_url)
             try:
-                return (await TokenService(sessionmaker(engine)).create(login, scopes)).access_token
+                return (await TokenService(sessionmaker(engine)).create(
+                    login, scopes, client_id=client_id)).access_token
             finally:
                 await engine.dispose()
 

@@ -97,16 +97,7 @@ class App:
 
     def grant(self, user: TestUser, *scopes: str) -> str:
         """A user token of this client (the user authorized the app with `scopes`)."""
-        async def make() -> str:
-            engine = make_engine(self.api.db_url)
-            try:
-                issued = await TokenService(sessionmaker(engine)).create(
-                    user.login, scopes, client_id=self.client_id)
-                return issued.access_token
-            finally:
-                await engine.dispose()
-
-        return run_sync(make)
+        return self.api.token(user.login, scopes, client_id=self.client_id)
 
     def headers(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}", "Client-Id": self.client_id}

@@ -121,15 +121,16 @@ def router(ctx: ApiContext) -> APIRouter:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    @api.get("/signup")
-    async def signup_page(request: Request) -> Response:
+    async def anonymous_page(request: Request, template: str) -> Response:
+        """The sign-up or log-in page (or straight on to `next` when already logged in)."""
         nxt = safe_next(request.query_params.get("next"))
         if await web.current(request) is not None:
             return RedirectResponse(nxt, 303)
-        return anonymous_form(request, "auth_signup.html", {"next": nxt, "login": ""})
+        return anonymous_form(request, template, {"next": nxt, "login": ""})
 
-    @api.post("/signup")
-    async def signup(request: Request) -> Response:
+    async def anonymous_post(request: Request) -> tuple[FormData, str, str] | Response:
+        """A sign-up/log-in form's fields, next path and login, or the 403 page when its
+        CSRF token is wrong."""
         form = await request.form()
         nxt = safe_next(form.get("next"))
         login = form_text(form, "login", 100)
@@ -137,6 +138,18 @@ def router(ctx: ApiContext) -> APIRouter:
             check_csrf(request, form.get("csrf_token"), None)
         except CsrfError as exc:
             return pages.message(request, "Form expired", f"{exc}; reload the page.", 403)
+        return form, nxt, login
+
+    @api.get("/signup")
+    async def signup_page(request: Request) -> Response:
+        return await anonymous_page(request, "auth_signup.html")
+
+    @api.post("/signup")
+    async def signup(request: Request) -> Response:
+        checked = await anonymous_post(request)
+        if isinstance(checked, Response):
+            return checked
+        form, nxt, login = checked
         ip = client_ip(request)
         wait = signups.check(ip)
         if wait > 0:
@@ -160,20 +173,14 @@ def router(ctx: ApiContext) -> APIRouter:
 
     @api.get("/login")
     async def login_page(request: Request) -> Response:
-        nxt = safe_next(request.query_params.get("next"))
-        if await web.current(request) is not None:
-            return RedirectResponse(nxt, 303)
-        return anonymous_form(request, "auth_login.html", {"next": nxt, "login": ""})
+        return await anonymous_page(request, "auth_login.html")
 
     @api.post("/login")
     async def login(request: Request) -> Response:
-        form = await request.form()
-        nxt = safe_next(form.get("next"))
-        login = form_text(form, "login", 100)
-        try:
-            check_csrf(request, form.get("csrf_token"), None)
-        except CsrfError as exc:
-            return pages.message(request, "Form expired", f"{exc}; reload the page.", 403)
+        checked = await anonymous_post(request)
+        if isinstance(checked, Response):
+            return checked
+        form, nxt, login = checked
         ip = client_ip(request)
         block = limiter.check(login, ip)
         if block is not None:
