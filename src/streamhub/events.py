@@ -16,9 +16,17 @@ class EventSink(Protocol):
 
     def emit(self, type: str, event: Mapping[str, Any]) -> None: ...
 
+    def wants(self, type: str) -> bool:
+        """Whether an event of `type` would be used now; producers on hot paths (every chat
+        message) ask before building the event."""
+        ...
+
 
 class DiscardEvents:
     """An EventSink for tools and tests that have no EventSub (drops every event)."""
 
     def emit(self, type: str, event: Mapping[str, Any]) -> None:
         return None
+
+    def wants(self, type: str) -> bool:
+        return False

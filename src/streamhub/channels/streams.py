@@ -209,8 +209,11 @@ class LiveDirectory:
         self._generation = 0
         self._loading: asyncio.Future[list[tuple[int, LiveStream]]] | None = None
 
+    def wants(self, type: str) -> bool:
+        return type in _DIRECTORY_EVENTS
+
     def emit(self, type: str, event: Mapping[str, Any]) -> None:
-        if type in _DIRECTORY_EVENTS:
+        if self.wants(type):
             self.invalidate()
 
     def invalidate(self) -> None:
@@ -248,6 +251,10 @@ class EventFanout:
     def __init__(self, *sinks: EventSink) -> None:
         self._sinks = sinks
 
+    def wants(self, type: str) -> bool:
+        return any(sink.wants(type) for sink in self._sinks)
+
     def emit(self, type: str, event: Mapping[str, Any]) -> None:
         for sink in self._sinks:
-            sink.emit(type, event)
+            if sink.wants(type):
+                sink.emit(type, event)

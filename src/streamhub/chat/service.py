@@ -441,9 +441,10 @@ class ChatService:
         published = self._enqueue(name, events=[(line, Category.CHAT, None if echo else uid)],
                                    state={"k": "msg", "id": msg_id, "u": uid, "l": user.login,
                                           "d": user.display_name, "t": text, "at": now})
-        self.events.emit("channel.chat.message", chat_message_event(
-            room.snap.channel, uid, user.login, user.display_name, msg_id, text, tags,
-            emote_ids))
+        if self.events.wants("channel.chat.message"):  # per message: build only if used
+            self.events.emit("channel.chat.message", chat_message_event(
+                room.snap.channel, uid, user.login, user.display_name, msg_id, text, tags,
+                emote_ids))
         return msg_id, asyncio.gather(published, stored)
 
     async def recent_lines(self, name: str, limit: int = 50) -> list[str]:

@@ -25,6 +25,9 @@ class Recorder:
     def emit(self, type: str, event: Mapping[str, Any]) -> None:
         self.events.append((type, dict(event)))
 
+    def wants(self, type: str) -> bool:
+        return True
+
     def of(self, type: str) -> list[dict[str, Any]]:
         return [e for t, e in self.events if t == type]
 

@@ -93,8 +93,11 @@ class EventSubService:
 
     # -- the sink ------------------------------------------------------------------------
 
+    def wants(self, type: str) -> bool:
+        return self._started and bool(self._index.get(type))
+
     def emit(self, type: str, event: Mapping[str, Any]) -> None:
-        if not self._started or not self._index.get(type):
+        if not self.wants(type):
             return
         try:
             self._queue.put_nowait((type, dict(event)))
