@@ -10,13 +10,16 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any
 
-T = TypeVar("T")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo: `bench` package
+from bench.waiting import wait_for as wait_for
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -44,20 +47,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(
-    check: Callable[[], T | None], *, timeout: float, interval: float = 0.1, what: str = ""
-) -> T:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # not observable yet
-            last = exc
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what or check}: {last}")
 
 
 # ---- /proc ------------------------------------------------------------------------------

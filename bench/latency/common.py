@@ -8,40 +8,27 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import imageio_ffmpeg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo: `bench` package
+from bench.waiting import wait_for as wait_for
 
 FFMPEG: str = imageio_ffmpeg.get_ffmpeg_exe()
 REPO = Path(__file__).resolve().parents[2]
 HLS_JS = REPO / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 FPS = 30
-T = TypeVar("T")
 
 # ---------------------------------------------------------------- waiting and processes
 
 
-def wait_for(
-    check: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.2
-) -> T:
-    """Poll `check` until it returns something truthy; raise TimeoutError after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # not observable yet
-            last = exc
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last})")
 
 
 def stop_process(
