@@ -14,7 +14,7 @@ from streamhub.api.app import build_api
 from streamhub.api.context import ApiContext
 from streamhub.api.eventsub.service import EventSubService
 from streamhub.api.ratelimit import TokenBuckets
-from streamhub.channels.profile import viewer_settings
+from streamhub.channels.profile import ViewerSettingsCache
 from streamhub.channels.raids import RaidService
 from streamhub.channels.service import ChannelService, UserInfo
 from streamhub.channels.streams import EventFanout, LiveDirectory, StreamSessions, node_name
@@ -70,7 +70,8 @@ class Node:
         self.sessions = sessions
         self.eventsub = EventSubService(sessions, settings, logger=self.log.getChild("eventsub"))
         self.live = LiveDirectory(sessions, ttl=settings.streams_cache_ttl)
-        self.events: EventSink = EventFanout(self.eventsub, self.live)
+        self.viewer_settings = ViewerSettingsCache(sessions, ttl=settings.streams_cache_ttl)
+        self.events: EventSink = EventFanout(self.eventsub, self.live, self.viewer_settings)
         self.channels = ChannelService(sessions)
         self.tokens = TokenService(sessions, cache_ttl=settings.token_cache_ttl)
         self.stream_sessions = StreamSessions(
@@ -114,7 +115,7 @@ class Node:
         origin = build_http_app(
             settings=settings, hub=self.hub, channels=self.channels,
             extra_routes=chat_routes(self.chat, self.tokens, self.blobs, self.presence),
-            channel_settings=lambda login: viewer_settings(sessions, login),
+            channel_settings=self.viewer_settings.get,
         )
         self.raids = RaidService(
             sessions=sessions, chat=self.chat, hub=self.hub, presence=self.presence,

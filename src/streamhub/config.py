@@ -84,8 +84,9 @@ class Settings(BaseModel):
     # seconds a validated access token is remembered (revocations on this node clear it at
     # once; on other nodes of a cluster they are seen within this time); 0 disables
     token_cache_ttl: float = Field(default=5.0, ge=0, le=300)
-    # seconds one read of the live-streams list (with viewer counts) serves /helix/streams;
-    # this node's own changes refresh it at once
+    # seconds one read of the live-streams list (with viewer counts) serves /helix/streams,
+    # and one read of a channel's title/category/raid serves its watch pages' polls;
+    # this node's own changes refresh them at once
     streams_cache_ttl: float = Field(default=1.0, ge=0, le=60)
 
     # web login: failed attempts allowed per account and per client IP within the window (s)

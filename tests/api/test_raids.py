@@ -21,7 +21,7 @@ from tests.api.chat_helpers import (
 )
 from tests.api.conftest import ApiNode, assert_error, node_fixture, run_sync
 from tests.api.conftest import TestUser as ApiUser
-from tests.system.harness import Publisher
+from tests.system.harness import Publisher, wait_for
 from tests.system.irc_client import IrcClient
 
 __all__ = ["clients"]
@@ -81,7 +81,9 @@ def test_watch_state_follows_recent_raids_only(api: ApiNode) -> None:
     add_raid(api, src, other, "pending", None)
     assert stream_state(api, src.login)["raid"] is None
     add_raid(api, src, dst, "done", now - timedelta(seconds=100))
-    got = stream_state(api, src.login)["raid"]
+    # written straight to the database, as another node would: seen within the cache's ttl
+    got = wait_for(lambda: stream_state(api, src.login)["raid"], timeout=10,
+                   what="the raid in the stream state")
     assert got["to_login"] == dst.login and got["to_name"] == dst.login
     at = datetime.fromisoformat(got["at"].replace("Z", "+00:00"))
     assert got["at"].endswith("Z") and abs(at - (now - timedelta(seconds=100))) < \

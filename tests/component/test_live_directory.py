@@ -1,15 +1,18 @@
-"""LiveDirectory: one database read serves /helix/streams for `ttl`; local events refresh it."""
+"""LiveDirectory and ViewerSettingsCache: one database read serves many callers for `ttl`;
+this node's events refresh them at once."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from streamhub.channels.profile import ViewerSettingsCache
 from streamhub.channels.service import ChannelService
 from streamhub.channels.streams import LiveDirectory, matches
-from streamhub.storage.models import StreamSession
+from streamhub.storage.models import Channel, StreamSession
 
 
 async def test_reads_once_per_ttl_and_events_refresh(
@@ -50,3 +53,30 @@ async def test_reads_once_per_ttl_and_events_refresh(
     assert [s.login for _, s in listed if matches(s, logins={"live2"}, user_ids={users[0].id})
             ] == ["live0", "live2"]
     assert [s.login for _, s in listed if matches(s, languages={"fr"})] == []
+
+
+async def test_viewer_settings_read_once_per_ttl_and_refreshed_by_events(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    now = [0.0]
+    cache = ViewerSettingsCache(sessions, ttl=1.0, clock=lambda: now[0])
+    user = await ChannelService(sessions).create_user("Watched")
+
+    async def set_title(title: str) -> None:
+        async with sessions() as session:
+            await session.execute(update(Channel).where(Channel.user_id == user.id)
+                                  .values(title=title))
+            await session.commit()
+
+    await set_title("one")
+    first = await cache.get("watched")
+    assert first is not None and first["title"] == "one"
+    await set_title("two")  # changed behind the cache's back (another node)
+    assert (await cache.get("WATCHED") or {})["title"] == "one"
+    now[0] += 1.5
+    assert (await cache.get("watched") or {})["title"] == "two"
+    await set_title("three")  # this node's change: its event refreshes at once
+    assert cache.wants("channel.update") and not cache.wants("channel.follow")
+    cache.emit("channel.update", {"broadcaster_user_login": "watched"})
+    assert (await cache.get("watched") or {})["title"] == "three"
+    assert await cache.get("nobody") is None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -437,6 +438,42 @@ async def viewer_settings(sessions: async_sessionmaker[AsyncSession], login: str
         raid = await recent_raid(session, row[0], now or datetime.now(UTC))
     return {"title": row[1], "game_id": str(row[2] or ""), "game_name": row[3] or "",
             "tags": row[4].split() if row[4] else [], "raid": raid}
+
+
+class ViewerSettingsCache:
+    """`viewer_settings` per channel, read at most once per `ttl` seconds: every watch page
+    polls it (every 5 s per viewer). It is also an EventSink: this node's `channel.update`
+    and `channel.raid` refresh that channel at once; other nodes' changes show within `ttl`.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, ttl: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
+        self._clock = clock
+        self._max = max_entries
+        self._entries: dict[str, tuple[float, dict[str, object] | None]] = {}
+
+    async def get(self, login: str) -> dict[str, object] | None:
+        key = login.lower()
+        found = self._entries.get(key)
+        if found is not None and found[0] > self._clock():
+            return found[1]
+        value = await viewer_settings(self._sessions, key)
+        if self._ttl > 0:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[key] = (self._clock() + self._ttl, value)
+        return value
+
+    def wants(self, type: str) -> bool:
+        return type in ("channel.update", "channel.raid")
+
+    def emit(self, type: str, event: Mapping[str, Any]) -> None:
+        for field_name in ("broadcaster_user_login", "from_broadcaster_user_login"):
+            login = event.get(field_name)
+            if isinstance(login, str):
+                self._entries.pop(login.lower(), None)
 
 
 async def recent_raid(session: AsyncSession, from_id: int, now: datetime,
