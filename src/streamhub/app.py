@@ -112,11 +112,6 @@ class Node:
             limiter=self.message_limiter,
             events=self.events,
         )
-        origin = build_http_app(
-            settings=settings, hub=self.hub, channels=self.channels,
-            extra_routes=chat_routes(self.chat, self.tokens, self.blobs, self.presence),
-            channel_settings=self.viewer_settings.get,
-        )
         self.raids = RaidService(
             sessions=sessions, chat=self.chat, hub=self.hub, presence=self.presence,
             events=self.events, delay=settings.raid_delay, logger=self.log.getChild("raids"))
@@ -125,6 +120,12 @@ class Node:
             chat=self.chat, hub=self.hub, presence=self.presence, blobs=self.blobs,
             events=self.events, buckets=TokenBuckets(settings.helix_rate_limit),
             raids=self.raids, live=self.live, eventsub=self.eventsub,
+            chat_ports=self._chat_ports,
+        )
+        origin = build_http_app(
+            settings=settings, hub=self.hub, channels=self.channels,
+            extra_routes=chat_routes(self.chat, self.tokens, self.blobs, self.presence),
+            channel_settings=self.viewer_settings.get,
         )
         self.http_app = build_api(self.api, fallback=origin)
         self.chat_sessions: set[ChatSession] = set()
@@ -150,6 +151,11 @@ class Node:
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
         self.bound: Bound | None = None
+
+    def _chat_ports(self) -> tuple[int, int | None]:
+        if self.bound is None:
+            return self.settings.chat_ws_port, None
+        return self.bound.chat_ws_port, self.bound.chat_wss_port
 
     async def start(self, *, run_migrations: bool = True) -> Bound:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)

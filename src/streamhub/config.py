@@ -55,6 +55,8 @@ class Settings(BaseModel):
     chat_tls_key: Path | None = None
     chat_wss_port: int = Field(default=8443, ge=0, le=65535)
     chat_ircs_port: int = Field(default=6697, ge=0, le=65535)
+    # the chat WebSocket URL pages give browsers (default: ws://<page host>:<chat ws port>/)
+    chat_public_url: str | None = Field(default=None, pattern=r"^wss?://[^\s'\";]+$")
     chat_keepalive: float = Field(default=240.0, gt=0)
     chat_auth_limit: int = Field(default=50, ge=1)  # logins + JOINs per 10 s per client IP
     chat_reuse_port: bool = False  # several processes on one host share the chat ports

@@ -36,10 +36,11 @@ def routers() -> list[RouterFactory]:
         users,
     )
     from streamhub.web import accounts as web_accounts
+    from streamhub.web import site as web_site
 
     found: list[RouterFactory] = []
     found.append(eventsub.router)
-    found += [oauth2.router, web_accounts.router]
+    found += [oauth2.router, web_accounts.router, web_site.router]
     found += [moderation.router, chat.router, raids.router]
     found += [users.router, channels.router, streams.router, search.router, games.router,
               schedule.router]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,3 +38,5 @@ class ApiContext:
     buckets: TokenBuckets = field(default_factory=TokenBuckets)
     raids: RaidService | None = None  # None: the raids router builds its own
     eventsub: EventSubService | None = None  # None: the router builds a store-only one
+    # (ws_port, wss_port) of this node's chat gateway once started; pages link chat to it
+    chat_ports: Callable[[], tuple[int, int | None]] | None = None

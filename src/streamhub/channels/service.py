@@ -19,7 +19,8 @@ LOGIN_RE = re.compile(r"^[a-z0-9_]{3,25}$")
 RESERVED_LOGINS = frozenset(
     {"api", "hls", "dash", "static", "docs", "helix", "oauth2", "admin", "login", "logout",
      "signup", "settings", "dashboard", "directory", "search", "health", "metrics", "www",
-     "favicon_ico", "robots_txt", "vod", "videos", "clips", "eventsub", "ws"}
+     "favicon_ico", "robots_txt", "vod", "videos", "clips", "eventsub", "ws", "web",
+     "thumbnails", "previews", "following"}
 )
 _KEY_ALPHABET = string.ascii_letters + string.digits
 

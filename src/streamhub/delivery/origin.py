@@ -49,13 +49,18 @@ class UserLookup(Protocol):
 
 # A channel's live settings shown to viewers: {"title", "game_id", "game_name", "tags"}.
 ChannelSettings = Callable[[str], Awaitable[dict[str, Any] | None]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def build_http_app(
     *, settings: Settings, hub: LiveHub, channels: UserLookup,
     extra_routes: Sequence[BaseRoute] = (), channel_settings: ChannelSettings | None = None,
+    home_page: Endpoint | None = None, channel_page: Endpoint | None = None,
 ) -> Starlette:
-    """The node's HTTP surface; every handler closes over the services it needs."""
+    """The node's HTTP surface; every handler closes over the services it needs.
+
+    `home_page` serves `/` and `channel_page` serves `/<login>` (the site's pages; the plain
+    built-in ones otherwise). `/<login>` comes last so it never hides another route."""
     templates = Jinja2Templates(directory=str(WEB / "templates"))
 
     def live_stream(login: str) -> LiveStream:
@@ -176,7 +181,7 @@ def build_http_app(
         )
 
     routes = [
-        Route("/", home),
+        Route("/", home_page or home),
         Route("/health", health),
         Route("/api/streams", list_streams),
         Route("/api/streams/{login}", stream_state),
@@ -186,7 +191,7 @@ def build_http_app(
         Route("/static/vendor/hls.min.js", hlsjs),
         Mount("/static", app=StaticFiles(directory=str(WEB / "static")), name="static"),
         *extra_routes,
-        Route("/{login}", watch),
+        Route("/{login}", channel_page or watch),
     ]
     middleware = [
         Middleware(

@@ -28,6 +28,7 @@ from streamhub.web.session import (
     set_csrf_cookie,
     set_session_cookie,
 )
+from streamhub.web.site import revoke_web_tokens
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -210,6 +211,7 @@ def router(ctx: ApiContext) -> APIRouter:
         except CsrfError as exc:
             return pages.message(request, "Form expired", f"{exc}; reload the page.", 403)
         await web.end(request.cookies.get(SESSION_COOKIE))
+        await revoke_web_tokens(ctx, user.user_id)
         response = RedirectResponse("/", 303)
         clear_session_cookie(response, request)
         return response
