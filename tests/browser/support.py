@@ -63,7 +63,7 @@ def sign_up(page: Page, base_url: str, login: str, password: str = PASSWORD) -> 
     confirm = page.locator("input[name=password_confirm]")
     if confirm.count():
         confirm.fill(password)
-    page.click("form button[type=submit]")
+    page.click("main form button[type=submit]")
     page.wait_for_selector(f'meta[name="streamhub-viewer"][content="{login}"]', state="attached",
                            timeout=30_000)
 
@@ -73,6 +73,6 @@ def log_in(page: Page, base_url: str, login: str, password: str = PASSWORD) -> N
     page.goto(f"{base_url}/login")
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", password)
-    page.click("form button[type=submit]")
+    page.click("main form button[type=submit]")
     page.wait_for_selector(f'meta[name="streamhub-viewer"][content="{login}"]', state="attached",
                            timeout=30_000)

@@ -173,7 +173,7 @@ def router(ctx: ApiContext) -> APIRouter:
             "client_id": app.client_id, "redirect_uri": uri, "response_type": response_type,
             "scope_param": " ".join(scopes), "state": state or "",
             "scopes": [{"name": s, "text": describe(s)} for s in scopes],
-        }, form_targets=[f"{target.scheme}://{target.netloc}"])
+        }, form_targets=[f"{target.scheme}://{target.netloc}"], viewer=user)
 
     @api.post("/authorize", include_in_schema=False)
     async def authorize(request: Request) -> Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,15 @@ from starlette.templating import Jinja2Templates
 from streamhub.api.context import ApiContext
 from streamhub.channels.accounts import AccountService
 from streamhub.channels.loginlimit import LoginLimiter, SignupLimiter
+from streamhub.channels.profile import (
+    ProfileError,
+    check_description,
+    check_display_name,
+    update_user,
+)
 from streamhub.channels.service import AccountError
+from streamhub.chat.service import NAMED_COLORS, ChatError, ChatUser
+from streamhub.storage.models import User
 from streamhub.web.session import (
     SESSION_COOKIE,
     CsrfError,
@@ -28,7 +35,7 @@ from streamhub.web.session import (
     set_csrf_cookie,
     set_session_cookie,
 )
-from streamhub.web.site import revoke_web_tokens
+from streamhub.web.site import page_response, revoke_web_tokens
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -63,29 +70,19 @@ def form_text(form: FormData, name: str, limit: int = 2000) -> str:
 
 
 class Pages:
-    """Renders the auth_*.html templates with security headers (CSP with a style nonce,
-    no framing, no referrer, no caching)."""
+    """Renders the account pages (auth_*.html, in the site's layout) with the site's security
+    headers; `form_targets` widens form-action (the consent page redirects to the app)."""
 
     def __init__(self) -> None:
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
 
     def render(self, request: Request, name: str, context: Mapping[str, Any], *,
                status: int = 200, form_targets: Iterable[str] = (),
-               headers: Mapping[str, str] | None = None) -> Response:
-        nonce = secrets.token_urlsafe(16)
-        # Chrome applies form-action to the redirect that follows a form post, so the
-        # consent page also allows the app's redirect URI origin.
-        targets = " ".join(["'self'", *form_targets])
-        csp = (f"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self'; "
-               f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'")
-        full = {"error": None, "notice": None, **context, "csp_nonce": nonce}
-        response = self.templates.TemplateResponse(request, name, full, status_code=status)
-        response.headers.update({
-            "Content-Security-Policy": csp, "X-Frame-Options": "DENY",
-            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff", **(headers or {}),
-        })
-        return response
+               headers: Mapping[str, str] | None = None,
+               viewer: WebUser | None = None) -> Response:
+        return page_response(self.templates, request, name, context, viewer=viewer,
+                             form_targets=form_targets, status=status,
+                             headers={"Referrer-Policy": "no-referrer", **(headers or {})})
 
     def message(self, request: Request, heading: str, message: str, status: int) -> Response:
         return self.render(request, "auth_message.html",
@@ -219,7 +216,7 @@ def router(ctx: ApiContext) -> APIRouter:
     def settings_page(request: Request, template: str, user: WebUser,
                       status: int = 200, **extra: Any) -> Response:
         return pages.render(request, template, {"user": user, "csrf_token": user.csrf_token,
-                                                **extra}, status=status)
+                                                **extra}, status=status, viewer=user)
 
     async def settings_form(request: Request) -> tuple[WebUser, FormData] | Response:
         """A settings form's user and fields, or the answer when logged out (log-in page)
@@ -233,6 +230,54 @@ def router(ctx: ApiContext) -> APIRouter:
         except CsrfError as exc:
             return pages.message(request, "Form expired", f"{exc}; reload the page.", 403)
         return user, form
+
+    async def profile_page(request: Request, user: WebUser, status: int = 200,
+                           **extra: Any) -> Response:
+        async with ctx.sessions() as session:
+            row = await session.get(User, user.user_id)
+        if row is None:
+            return login_redirect(request)
+        me = ChatUser(row.id, row.login, row.display_name, row.chat_color)
+        values = {"display_name": row.display_name, "description": row.description or "",
+                  "color": me.shown_color, **{k[5:]: v for k, v in extra.items()
+                                             if k.startswith("form_")}}
+        return settings_page(request, "settings_profile.html", user, status,
+                             colors=sorted(NAMED_COLORS.items()), values=values,
+                             **{k: v for k, v in extra.items() if not k.startswith("form_")})
+
+    @api.get("/settings")
+    async def settings_home(request: Request) -> Response:
+        return RedirectResponse("/settings/profile", 303)
+
+    @api.get("/settings/profile")
+    async def profile_settings(request: Request) -> Response:
+        user = await web.current(request)
+        if user is None:
+            return login_redirect(request)
+        return await profile_page(request, user)
+
+    @api.post("/settings/profile")
+    async def save_profile(request: Request) -> Response:
+        checked = await settings_form(request)
+        if isinstance(checked, Response):
+            return checked
+        user, form = checked
+        name, bio = form_text(form, "display_name", 100), form_text(form, "description", 1000)
+        color = form_text(form, "color", 32).strip()
+        entered = {"form_display_name": name, "form_description": bio, "form_color": color}
+        try:  # check everything before saving anything
+            check_display_name(user.login, name)
+            check_description(bio)
+            await ctx.chat.set_color(ChatUser(user.user_id, user.login, user.display_name),
+                                     color)
+            await update_user(ctx.sessions, user.user_id, description=bio, display_name=name)
+        except ProfileError as exc:
+            return await profile_page(request, user, 400, error=f"Not saved: {exc}.", **entered)
+        except ChatError as exc:
+            return await profile_page(request, user, 400,
+                                      error=f"Not saved: {exc.text}", **entered)
+        ctx.tokens.forget()  # tokens carry the display name and color
+        return await profile_page(request, user, notice="Profile saved.")
 
     @api.get("/settings/password")
     async def password_page(request: Request) -> Response:

@@ -14,7 +14,7 @@ scope, with the Client-Id to send; the same token logs the chat panel into chat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,36 @@ def chat_ws_url(request: Request, settings_url: str | None, ports: ChatPorts | N
     return f"ws://{host}:{ws_port}/"
 
 
+def content_security_policy(*, connect: Iterable[str] = (),
+                            form_targets: Iterable[str] = ()) -> str:
+    """The site's CSP: scripts and styles only from this origin (no inline code), media and
+    workers from blob: (hls.js), forms to this origin (and `form_targets`), no framing."""
+    sources = " ".join(["'self'", *connect])
+    forms = " ".join(["'self'", *form_targets])
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
+            "img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; "
+            f"connect-src {sources}; font-src 'self'; object-src 'none'; "
+            f"form-action {forms}; frame-ancestors 'none'; base-uri 'none'")
+
+
+def page_response(templates: Jinja2Templates, request: Request, name: str,
+                  context: Mapping[str, Any], *, viewer: WebUser | None,
+                  connect: Iterable[str] = (), form_targets: Iterable[str] = (),
+                  status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A page of the site (a template extending base.html) with its security headers.
+    `context` may override `csrf_token` (anonymous forms carry their own)."""
+    full = {"viewer": viewer, "csrf_token": viewer.csrf_token if viewer else "",
+            "chat_url": "", "error": None, "notice": None, **context}
+    response = templates.TemplateResponse(request, name, full, status_code=status)
+    response.headers.update({
+        "Content-Security-Policy": content_security_policy(connect=connect,
+                                                           form_targets=form_targets),
+        "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **(headers or {}),
+    })
+    return response
+
+
 class Site:
     """Renders the site's pages for one request: the viewer (or None), its CSRF token, the
     chat URL, and security headers (CSP without inline script or style, no framing)."""
@@ -67,27 +97,14 @@ class Site:
     def chat_url(self, request: Request) -> str:
         return chat_ws_url(request, self.ctx.settings.chat_public_url, self.ctx.chat_ports)
 
-    def csp(self, request: Request) -> str:
-        chat = self.chat_url(request)
-        return ("default-src 'self'; script-src 'self'; style-src 'self'; "
-                "img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; "
-                f"connect-src 'self' {chat}; font-src 'self'; object-src 'none'; "
-                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-
     def render(self, request: Request, name: str, context: Mapping[str, Any], *,
                viewer: WebUser | None, status: int = 200,
                headers: Mapping[str, str] | None = None) -> Response:
         """`name` rendered with `viewer`, `csrf_token` (the session's, or "") and `chat_url`
-        added to `context`; never cached, never framed."""
-        full = {"viewer": viewer, "csrf_token": viewer.csrf_token if viewer else "",
-                "chat_url": self.chat_url(request), **context}
-        response = self.templates.TemplateResponse(request, name, full, status_code=status)
-        response.headers.update({
-            "Content-Security-Policy": self.csp(request), "X-Frame-Options": "DENY",
-            "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff", **(headers or {}),
-        })
-        return response
+        added to `context`; never cached, never framed; scripts may reach the chat."""
+        chat = self.chat_url(request)
+        return page_response(self.templates, request, name, {"chat_url": chat, **context},
+                             viewer=viewer, connect=(chat,), status=status, headers=headers)
 
     def not_found(self, request: Request, viewer: WebUser | None, message: str) -> Response:
         return self.render(request, "site_message.html",
