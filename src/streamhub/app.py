@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import time
 from dataclasses import dataclass
@@ -13,7 +14,9 @@ import uvicorn
 from streamhub.api.app import build_api
 from streamhub.api.context import ApiContext
 from streamhub.api.eventsub.service import EventSubService
+from streamhub.api.helix.streams import viewer_count
 from streamhub.api.ratelimit import TokenBuckets
+from streamhub.channels.health import HealthHistory
 from streamhub.channels.profile import ViewerSettingsCache
 from streamhub.channels.raids import RaidService
 from streamhub.channels.service import ChannelService, UserInfo
@@ -35,11 +38,15 @@ from streamhub.chat.sharedlimits import (
 from streamhub.chat.store import ChatStore
 from streamhub.config import Settings
 from streamhub.delivery.origin import build_http_app
+from streamhub.delivery.vod_http import vod_routes
 from streamhub.events import EventSink
 from streamhub.ingest.hub import LiveHub
 from streamhub.ingest.server import RtmpServer
 from streamhub.storage.blobs import LocalBlobStore
 from streamhub.storage.db import make_engine, migrate, sessionmaker
+from streamhub.web.channel import channel_page
+from streamhub.web.directory import home_page
+from streamhub.web.thumbnails import ThumbnailService
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +122,28 @@ class Node:
         self.raids = RaidService(
             sessions=sessions, chat=self.chat, hub=self.hub, presence=self.presence,
             events=self.events, delay=settings.raid_delay, logger=self.log.getChild("raids"))
+        self.health = HealthHistory(
+            self.hub.streams, viewers=lambda login: viewer_count(self.api, login),
+            chat_messages=self._chat_messages, interval=settings.health_sample_interval,
+            logger=self.log.getChild("health"))
         self.api = ApiContext(
             settings=settings, sessions=sessions, channels=self.channels, tokens=self.tokens,
             chat=self.chat, hub=self.hub, presence=self.presence, blobs=self.blobs,
             events=self.events, buckets=TokenBuckets(settings.helix_rate_limit),
             raids=self.raids, live=self.live, eventsub=self.eventsub,
-            chat_ports=self._chat_ports,
+            chat_ports=self._chat_ports, rtmp_port=self._rtmp_port, health=self.health,
         )
+        self.thumbnails = ThumbnailService(
+            self.hub, folder=settings.data_dir / "thumbnails", ffmpeg=settings.ffmpeg_path,
+            interval=settings.thumbnail_interval, logger=self.log.getChild("thumbnails"))
+        vod = vod_routes(sessions, settings.data_dir / "media", capture=self.thumbnails.capture,
+                         logger=self.log.getChild("vod"))
         origin = build_http_app(
             settings=settings, hub=self.hub, channels=self.channels,
-            extra_routes=chat_routes(self.chat, self.tokens, self.blobs, self.presence),
+            extra_routes=[*chat_routes(self.chat, self.tokens, self.blobs, self.presence), *vod],
             channel_settings=self.viewer_settings.get,
+            home_page=home_page(self.api),
+            channel_page=channel_page(self.api),
         )
         self.http_app = build_api(self.api, fallback=origin)
         self.chat_sessions: set[ChatSession] = set()
@@ -157,6 +175,13 @@ class Node:
             return self.settings.chat_ws_port, None
         return self.bound.chat_ws_port, self.bound.chat_wss_port
 
+    def _rtmp_port(self) -> int:
+        return self.settings.rtmp_port if self.bound is None else self.bound.rtmp_port
+
+    def _chat_messages(self, login: str) -> int:
+        room = self.chat.rooms.get(login)
+        return room.messages if room is not None else 0
+
     async def start(self, *, run_migrations: bool = True) -> Bound:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         if run_migrations:
@@ -166,6 +191,8 @@ class Node:
         await self.rtmp.start()
         await self.chat_gateway.start()
         self._keepalive = asyncio.create_task(self._chat_keepalive())
+        self.thumbnails.start()
+        self.health.start()
         sock = socket.socket(
             socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET, socket.SOCK_STREAM
         )
@@ -219,19 +246,25 @@ class Node:
             except Exception as exc:  # Redis away: counts are stale until it is back
                 self.log.warning("chat presence report failed: %s", exc)
 
-    async def ensure_demo_user(self) -> UserInfo | None:
+    async def ensure_demo_user(self) -> tuple[UserInfo, str | None] | None:
+        """The demo user, created on first start with a random password (returned only
+        then, for `streamhub up` to print once; it is stored hashed)."""
         login = self.settings.demo_user
         if not login:
             return None
         user = await self.channels.get_user(login)
-        if user is None:
-            user = await self.channels.create_user(login)
-            self.log.info("created demo user %s", login)
-        return user
+        if user is not None:
+            return user, None
+        password = secrets.token_urlsafe(12)
+        user = await self.channels.create_user(login, password)
+        self.log.info("created demo user %s", login)
+        return user, password
 
     async def stop(self) -> None:
         if self._keepalive is not None:
             self._keepalive.cancel()
+        await self.health.stop()
+        await self.thumbnails.stop()
         await self.eventsub.stop()  # websocket clients get session_reconnect
         await self.raids.close()
         await self.chat_gateway.close(reconnect=True)

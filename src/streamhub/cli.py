@@ -187,11 +187,15 @@ async def _serve(settings: Settings) -> int:
         f"(IRC: port {bound.chat_irc_port})",
     ]
     if demo is not None:
+        user, password = demo
         lines += [
-            f"  demo user:   {demo.login}",
-            f"  stream key:  {demo.stream_key}",
-            f"  publish:     ffmpeg -re -i video.mp4 -c copy -f flv {rtmp}/{demo.stream_key}",
-            f"  watch:       {web}/{demo.login}",
+            f"  demo user:   {user.login}" + (
+                f"  (password: {password} - shown once; log in at {web}/login, change it at "
+                f"{web}/settings/password)" if password else ""),
+            f"  dashboard:   {web}/dashboard",
+            f"  stream key:  {user.stream_key}",
+            f"  publish:     ffmpeg -re -i video.mp4 -c copy -f flv {rtmp}/{user.stream_key}",
+            f"  watch:       {web}/{user.login}",
         ]
     lines.append("")
     print("\n".join(lines), flush=True)

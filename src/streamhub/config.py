@@ -73,6 +73,9 @@ class Settings(BaseModel):
     ] = "veryfast"
     transcoder_stall_timeout: float = Field(default=10.0, gt=0)
 
+    # seconds between live thumbnails (one JPEG per live stream, shown on the directory)
+    thumbnail_interval: float = Field(default=30.0, ge=0.5, le=3600)
+
     # packaging
     part_target: float = Field(default=0.2, ge=0.1, le=2.0)
     segment_target: float = Field(default=2.0, ge=0.5, le=10.0)
@@ -80,6 +83,10 @@ class Settings(BaseModel):
 
     # ingest
     reconnect_grace: float = Field(default=10.0, ge=0)
+    health_sample_interval: float = Field(
+        default=5.0, ge=0.5, le=300,
+        description="Seconds between stream-health samples kept for the creator dashboard's "
+                    "charts (12 hours of samples per live session, oldest dropped)")
 
     # Helix API: token-bucket points per minute per client id (+ user), as Twitch's 800
     helix_rate_limit: int = Field(default=800, ge=1, le=10_000_000)

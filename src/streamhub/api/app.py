@@ -29,6 +29,7 @@ def routers() -> list[RouterFactory]:
         chat,
         games,
         moderation,
+        modlog,
         raids,
         schedule,
         search,
@@ -36,12 +37,20 @@ def routers() -> list[RouterFactory]:
         users,
     )
     from streamhub.web import accounts as web_accounts
+    from streamhub.web import creator as web_creator
+    from streamhub.web import dashboard as web_dashboard
+    from streamhub.web import directory as web_directory
     from streamhub.web import site as web_site
+    from streamhub.web import videos as web_videos
 
     found: list[RouterFactory] = []
     found.append(eventsub.router)
     found += [oauth2.router, web_accounts.router, web_site.router]
+    found.append(web_directory.router)
     found += [moderation.router, chat.router, raids.router]
+    found += [modlog.router, web_creator.router]
+    found.append(web_dashboard.router)
+    found.append(web_videos.router)
     found += [users.router, channels.router, streams.router, search.router, games.router,
               schedule.router]
     return found

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streamhub.api.eventsub.service import EventSubService
 from streamhub.api.ratelimit import TokenBuckets
+from streamhub.channels.health import HealthHistory
 from streamhub.channels.raids import RaidService
 from streamhub.channels.service import ChannelService
 from streamhub.channels.streams import LiveDirectory
@@ -40,3 +41,6 @@ class ApiContext:
     eventsub: EventSubService | None = None  # None: the router builds a store-only one
     # (ws_port, wss_port) of this node's chat gateway once started; pages link chat to it
     chat_ports: Callable[[], tuple[int, int | None]] | None = None
+    # this node's RTMP port once started (the dashboard shows rtmp://<host>:<port>/live)
+    rtmp_port: Callable[[], int] | None = None
+    health: HealthHistory | None = None  # stream-health samples for the dashboard's charts

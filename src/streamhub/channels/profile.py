@@ -35,6 +35,8 @@ PROFILE_IMAGE_BYTES = 2 << 20
 BANNER_IMAGE_BYTES = 4 << 20
 PROFILE_IMAGE_SIDE = 1024
 BANNER_IMAGE_SIDE = 4096
+PANEL_IMAGE_BYTES = 1 << 20
+PANEL_IMAGE_SIDE = 1024
 ImageKind = Literal["profile", "banner"]
 
 _TAG = re.compile(r"^[^\W_]{1,25}$")
@@ -161,6 +163,7 @@ class Panel:
     title: str
     body: str
     link_url: str | None
+    image_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,6 +367,7 @@ class PanelInput:
     title: str
     body: str
     link_url: str | None = None
+    image_key: str | None = None  # from store_panel_image of the same channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,23 +380,54 @@ async def panels(sessions: async_sessionmaker[AsyncSession], channel_id: int) ->
     async with sessions() as session:
         rows = await session.scalars(select(ChannelPanel).where(
             ChannelPanel.channel_id == channel_id).order_by(ChannelPanel.position))
-        return [Panel(p.id, p.position, p.title, p.body, p.link_url) for p in rows]
+        return [Panel(p.id, p.position, p.title, p.body, p.link_url, p.image_key)
+                for p in rows]
+
+
+def check_panel_image(channel_id: int, key: str) -> str:
+    """A panel's image key: one stored by `store_panel_image` for this channel."""
+    if not re.fullmatch(rf"panel/{channel_id}/[0-9a-f]{{32}}\.(png|gif|webp|jpg)", key):
+        raise ProfileError("panel image must be an image uploaded for this channel's panels")
+    return key
+
+
+async def store_panel_image(blobs: BlobStore, channel_id: int, data: bytes,
+                            content_type: str) -> str:
+    """Check and store a panel image (PNG, GIF, WebP or JPEG; content-addressed); its key.
+    It belongs to a panel once `replace_panels` names it; unused ones are deleted then."""
+    ext, actual = probe_upload(data, PANEL_IMAGE_BYTES, PANEL_IMAGE_SIDE)
+    declared = content_type.split(";")[0].strip().lower()
+    if declared != actual and not (actual == "image/jpeg" and declared == "image/jpg"):
+        raise ProfileError(f"Content-Type {declared or '(none)'} does not match the image "
+                           f"({actual})")
+    key = f"panel/{channel_id}/{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
+    await blobs.put(key, data)
+    return key
 
 
 async def replace_panels(sessions: async_sessionmaker[AsyncSession], channel_id: int,
-                         items: Sequence[PanelInput]) -> list[Panel]:
-    """Replace every panel of the channel (in order), validated first: all or nothing."""
+                         items: Sequence[PanelInput], blobs: BlobStore | None = None,
+                         ) -> list[Panel]:
+    """Replace every panel of the channel (in order), validated first: all or nothing. With
+    `blobs`, images no panel uses any more are deleted."""
     if len(items) > MAX_PANELS:
         raise ProfileError(f"at most {MAX_PANELS} panels are allowed")
     rows = [ChannelPanel(
         channel_id=channel_id, position=i, title=clean_text(p.title, "panel title", 100),
         body=clean_text(p.body, "panel body", 2000, single_line=False),
-        link_url=check_url(p.link_url, "link_url") if p.link_url else None)
+        link_url=check_url(p.link_url, "link_url") if p.link_url else None,
+        image_key=check_panel_image(channel_id, p.image_key) if p.image_key else None)
         for i, p in enumerate(items)]
     async with sessions() as session:
+        old = set(await session.scalars(select(ChannelPanel.image_key).where(
+            ChannelPanel.channel_id == channel_id, ChannelPanel.image_key.is_not(None))))
         await session.execute(delete(ChannelPanel).where(ChannelPanel.channel_id == channel_id))
         session.add_all(rows)
         await session.commit()
+    if blobs is not None:
+        for key in old - {r.image_key for r in rows}:
+            if key:
+                await blobs.delete(key)
     return await panels(sessions, channel_id)
 
 

@@ -114,6 +114,7 @@ class Room:
     last_sent: dict[int, tuple[float, str]] = field(default_factory=dict)
     recent_texts: OrderedDict[str, float] = field(default_factory=OrderedDict)
     recent: OrderedDict[str, tuple[int, str, str, str]] = field(default_factory=OrderedDict)
+    messages: int = 0  # chat messages seen in this room (all nodes') since it opened here
 
     @property
     def channel_id(self) -> int:
@@ -775,6 +776,7 @@ class ChatService:
         kind = state["k"]
         snap = room.snap
         if kind == "msg":
+            room.messages += 1
             room.recent[state["id"]] = (state["u"], state["l"], state["d"], state["t"])
             if len(room.recent) > RECENT_MESSAGES:
                 room.recent.popitem(last=False)

@@ -1,7 +1,8 @@
-"""Origin HTTP app: LL-HLS playlists and media, stream state API, watch pages."""
+"""Origin HTTP app: LL-HLS playlists and media, stream state API, the `/` and `/<login>` pages."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -12,7 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -159,10 +166,12 @@ def build_http_app(
         user = await channels.get_user(login) if LOGIN_RE.fullmatch(login) else None
         if user is None:
             raise HTTPException(404, "no such channel")
-        return templates.TemplateResponse(
-            request, "watch.html",
-            {"login": user.login, "display_name": user.display_name, "title": ""},
-        )
+        # Minimal stand-in for the site's channel page (web/channel.py, wired by the node).
+        name = html.escape(user.display_name)
+        return HTMLResponse(
+            f"<!doctype html><meta charset=utf-8><title>{name}</title><h1>{name}</h1>"
+            f'<p><a href="/hls/{user.login}/master.m3u8">HLS stream</a></p>',
+            headers={"Cache-Control": NO_STORE})
 
     async def hlsjs(_request: Request) -> Response:
         for path in HLSJS_CANDIDATES:

@@ -414,6 +414,14 @@ class RenditionPackager:
             raise NotFound(f"{self.name}: no complete segment {msn} in the live window")
         return seg.data()
 
+    def latest_segment(self) -> tuple[int, bytes, bytes] | None:
+        """(msn, init segment, media) of the newest complete segment (None before one)."""
+        for seg in reversed(self._segments):
+            init = self._inits.get(seg.init_id)
+            if seg.complete and init is not None:
+                return seg.msn, init, seg.data()
+        return None
+
     def _find_part(self, msn: int, index: int) -> bytes | None:
         seg = self._segment(msn)
         if seg is None or not 0 <= index < len(seg.parts):

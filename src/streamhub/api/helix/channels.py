@@ -2,14 +2,16 @@
 extensions for about panels and social links."""
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from streamhub.api.auth import Principal, authorize_channel, channel_roles, is_admin, requires
 from streamhub.api.context import ApiContext
 from streamhub.api.errors import ApiError
+from streamhub.api.helix.users import image_url, read_limited
 from streamhub.api.paging import Page, int_ids, offset_envelope, page_params
 from streamhub.api.people import Person, parse_user_id, person
 from streamhub.api.times import rfc3339
@@ -51,6 +53,18 @@ class PanelItem(BaseModel):
     title: str = Field(default="", max_length=100)
     body: str = Field(default="", max_length=2000)
     link_url: str | None = Field(default=None, max_length=500)
+    image_url: str | None = Field(default=None, max_length=500, description=(
+        "An image_url from PUT /helix/channels/panels/image of this channel (or empty)"))
+
+
+def panel_image_key(url: str | None) -> str | None:
+    """The stored key behind a panel image URL this API gave out (checked later)."""
+    if not url:
+        return None
+    path = urlsplit(url).path
+    if not path.startswith("/images/panel/"):
+        raise ApiError(400, "Invalid 'image_url': upload it with PUT /helix/channels/panels/image")
+    return path.removeprefix("/images/")
 
 
 class PanelsBody(BaseModel):
@@ -191,29 +205,52 @@ def router(ctx: ApiContext) -> APIRouter:
 
     # ---- StreamHub extensions: about panels and social links ----
 
+    def panel_json(request: Request, p: profile.Panel) -> dict[str, Any]:
+        return {"id": str(p.id), "position": p.position, "title": p.title, "body": p.body,
+                "link_url": p.link_url or "", "image_url": image_url(request, p.image_key)}
+
     @api.get("/channels/panels", summary="StreamHub extension: a channel's about panels")
     async def get_panels(
-        broadcaster_id: str, who: Annotated[Principal, Depends(any_token)],
+        request: Request, broadcaster_id: str, who: Annotated[Principal, Depends(any_token)],
     ) -> dict[str, Any]:
         channel = await person(ctx, broadcaster_id, "broadcaster_id")
-        return {"data": [{"id": str(p.id), "position": p.position, "title": p.title,
-                          "body": p.body, "link_url": p.link_url or ""}
+        return {"data": [panel_json(request, p)
                          for p in await profile.panels(ctx.sessions, channel.id)]}
+
+    @api.put("/channels/panels/image", summary="StreamHub extension: upload a panel image "
+             "(raw PNG, GIF, WebP or JPEG body with its Content-Type; at most 1 MiB, 1024 px); "
+             "answers its image_url for PUT /channels/panels")
+    async def put_panel_image(
+        request: Request, broadcaster_id: str, who: Annotated[Principal, Depends(manage)],
+    ) -> dict[str, Any]:
+        channel = await person(ctx, broadcaster_id, "broadcaster_id")
+        await authorize_channel(ctx, who, channel.id, ("broadcaster", "editor"))
+        data = await read_limited(request, profile.PANEL_IMAGE_BYTES)
+        if not data:
+            raise ApiError(400, "Missing image: send the image file as the request body")
+        try:
+            key = await profile.store_panel_image(ctx.blobs, channel.id, data,
+                                                  request.headers.get("content-type", ""))
+        except ProfileError as exc:
+            raise ApiError(400, str(exc)) from None
+        return {"data": [{"image_url": image_url(request, key)}]}
 
     @api.put("/channels/panels", summary="StreamHub extension: replace the about panels "
              f"(at most {profile.MAX_PANELS}; broadcaster or editor)")
     async def put_panels(
-        broadcaster_id: str, body: PanelsBody, who: Annotated[Principal, Depends(manage)],
+        request: Request, broadcaster_id: str, body: PanelsBody,
+        who: Annotated[Principal, Depends(manage)],
     ) -> dict[str, Any]:
         channel = await person(ctx, broadcaster_id, "broadcaster_id")
         await authorize_channel(ctx, who, channel.id, ("broadcaster", "editor"))
         try:
             found = await profile.replace_panels(ctx.sessions, channel.id, [
-                profile.PanelInput(p.title, p.body, p.link_url or None) for p in body.data])
+                profile.PanelInput(p.title, p.body, p.link_url or None,
+                                   panel_image_key(p.image_url)) for p in body.data],
+                ctx.blobs)
         except ProfileError as exc:
             raise ApiError(400, str(exc)) from None
-        return {"data": [{"id": str(p.id), "position": p.position, "title": p.title,
-                          "body": p.body, "link_url": p.link_url or ""} for p in found]}
+        return {"data": [panel_json(request, p) for p in found]}
 
     @api.get("/channels/social_links", summary="StreamHub extension: a channel's social links")
     async def get_links(

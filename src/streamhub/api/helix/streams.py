@@ -32,8 +32,9 @@ async def viewer_count(ctx: ApiContext, login: str) -> int:
 
 
 def thumbnail_url(request: Request, login: str) -> str:
-    return (f"{str(request.base_url).rstrip('/')}/images/thumbnails/{login}"
-            "-{width}x{height}.svg")
+    """Twitch's template: the live thumbnail (web/thumbnails.py) at {width}x{height}."""
+    return (f"{str(request.base_url).rstrip('/')}/thumbnails/{login}"
+            "-{width}x{height}.jpg")
 
 
 def stream_json(request: Request, s: LiveStream, viewers: int) -> dict[str, Any]:
@@ -120,7 +121,8 @@ def router(ctx: ApiContext) -> APIRouter:
 
     @api.get("/images/thumbnails/{name}", include_in_schema=False)
     async def thumbnail(name: str) -> Response:
-        """A generated placeholder preview (the node does not decode video)."""
+        """A generated placeholder preview (older thumbnail_url form; the live JPEG is at
+        /thumbnails/<login>-<w>x<h>.jpg)."""
         login, _, rest = name.partition("-")
         size, _, ext = rest.partition(".")
         width, _, height = size.partition("x")

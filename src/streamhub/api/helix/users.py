@@ -163,7 +163,8 @@ def router(ctx: ApiContext) -> APIRouter:
     @api.get("/images/{kind}/{owner}/{name}", include_in_schema=False)
     async def image(kind: str, owner: str, name: str) -> Response:
         ext = name.rsplit(".", 1)[-1]
-        if kind not in ("profile", "banner") or ext not in IMAGE_TYPES or not owner.isdigit():
+        if kind not in ("profile", "banner", "panel") or ext not in IMAGE_TYPES or (
+                not owner.isdigit()):
             raise ApiError(404, "No such image")
         try:
             key = check_key(f"{kind}/{owner}/{name}")

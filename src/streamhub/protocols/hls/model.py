@@ -92,6 +92,7 @@ class MediaPlaylist:
     endlist: bool = False
     independent_segments: bool = True
     version: int = 10
+    playlist_type: str | None = None  # "VOD" or "EVENT" (EXT-X-PLAYLIST-TYPE); None when live
 
     def __bytes__(self) -> bytes:
         from streamhub.protocols.hls.render import render_media_playlist

@@ -60,6 +60,10 @@ def render_media_playlist(pl: MediaPlaylist) -> str:
     if pl.independent_segments:
         lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
     lines.append(f"#EXT-X-TARGETDURATION:{pl.target_duration}")
+    if pl.playlist_type is not None:
+        if pl.playlist_type not in ("VOD", "EVENT"):
+            raise PlaylistModelError(f"playlist type must be VOD or EVENT: {pl.playlist_type!r}")
+        lines.append(f"#EXT-X-PLAYLIST-TYPE:{pl.playlist_type}")
     sc = pl.server_control
     if sc is not None:
         attrs = []

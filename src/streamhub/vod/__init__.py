@@ -1,0 +1,1 @@
+"""VODs: recorded live sessions on disk and their catalogue in the database."""
