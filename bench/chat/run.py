@@ -5,9 +5,10 @@
 
 Starts N `streamhub up` nodes (N > 1: a private redis-server and one shared SQLite file),
 the broadcaster plus moderator writer accounts, one writer process and several
-load-generator processes holding raw uvloop connections spread across the nodes and
-across source addresses 127.0.0.2.. (see loadgen.py). One phase per `--rate` value runs
-on the same connections. `--baseline` runs the same load against a python-socketio
+load-generator processes holding raw connections spread across the nodes and across
+source addresses 127.0.0.2.. : `creader` (creader.c, compiled on demand into build/) or
+loadgen.py (uvloop), chosen by `--reader`. One phase per `--rate` value runs on the same
+connections. `--baseline` runs the same load against a python-socketio
 broadcast server per node (sio_server.py; AsyncRedisManager when N > 1) instead.
 
 Reports per phase: connections attempted / joined / alive, node RSS per connection,
@@ -52,6 +53,7 @@ PY = sys.executable
 CHANNEL = "benchcaster"
 ROOM = "room"
 PRIVMSG_LIMIT = 100  # elevated (broadcaster/moderator) PRIVMSGs per 30 s per account
+CC = "gcc"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -115,6 +117,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="writer accounts per phase, a comma list like --rate (default: enough for "
         "the rate at 80%% of 100 msgs/30 s each)",
     )
+    p.add_argument(
+        "--reader",
+        choices=("c", "python"),
+        default=None,
+        help="load-generator readers: creader.c (default when gcc is available) or "
+        "loadgen.py; --baseline always uses loadgen.py",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = p.parse_args(argv)
     args.rates = [float(r) for r in str(args.rate).split(",") if r]
@@ -128,7 +137,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.sources > 250:
         p.error("at most 250 source addresses")
     args.connect_timeout = args.connect_timeout or 60 + args.connections / 500
+    if args.baseline:
+        if args.reader == "c":
+            print("note: --baseline (socket.io) uses loadgen.py readers", flush=True)
+        args.reader = "python"
+    elif args.reader is None:
+        args.reader = "c" if shutil.which(CC) else "python"
+        if args.reader == "python":
+            print(f"note: no {CC} found, using the Python readers (loadgen.py)", flush=True)
     return args
+
+
+def build_creader() -> Path:
+    """Compile creader.c into build/ when the binary is missing or older than the source."""
+    src = HERE / "creader.c"
+    out = HERE / "build" / "creader"
+    if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
+        return out
+    out.parent.mkdir(exist_ok=True)
+    tmp = out.with_name(f"creader.{os.getpid()}.tmp")
+    res = subprocess.run(
+        [CC, "-O2", "-Wall", "-Wextra", "-o", str(tmp), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if res.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"compiling {src.name} failed:\n{res.stderr[-3000:]}")
+    tmp.replace(out)  # atomic: a concurrent run never sees a half-written binary
+    print(f"compiled {out.relative_to(REPO)}", flush=True)
+    return out
 
 
 class Redis:
@@ -307,6 +347,12 @@ def summarize_phase(
         "bytes_per_delivery": round(sum(p["bytes"] for p in phases) / deliveries, 1)
         if deliveries
         else None,
+        # reader processes' CPU over the send window, per delivery counted
+        "reader_cpu_us_per_delivery": round(
+            cpu["cpu_readers"] * cpu["cpu_window_s"] * 1e6 / deliveries, 3
+        )
+        if deliveries
+        else None,
         "latency_samples": len(lat),
         "p50_ms": _r(percentile(lat, 50)),
         "p90_ms": _r(percentile(lat, 90)),
@@ -327,7 +373,8 @@ def print_phase(ph: dict[str, Any]) -> None:
         f"{ph['deliveries_per_s']:,} deliveries/s (target {ph['target_deliveries_per_s']:,}), "
         f"lost {ph['lost']} ({ph['lost_pct']}%), p50 {ph['p50_ms']} ms, p99 {ph['p99_ms']} ms, "
         f"max {ph['max_ms']} ms; CPU nodes {ph['cpu_nodes']:.2f} "
-        f"(per node {ph['cpu_per_node']}), loadgen {ph['cpu_loadgen']:.2f}, "
+        f"(per node {ph['cpu_per_node']}), loadgen {ph['cpu_loadgen']:.2f} (readers "
+        f"{ph['cpu_readers']:.2f}, {ph['reader_cpu_us_per_delivery']} us/delivery), "
         f"redis {ph['cpu_redis']:.2f}, others on the machine {ph['cpu_other']:.2f} cores "
         f"(softirq {ph['machine'].get('softirq')}); "
         f"accepted {ph['accepted']}/{ph['sent']} (ratelimited {ph['ratelimited']}, "
@@ -357,6 +404,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     writer: JsonLineProcess | None = None
     workers: list[JsonLineProcess] = []
     try:
+        reader_argv = (
+            [str(build_creader())] if args.reader == "c" else [PY, str(HERE / "loadgen.py")]
+        )
         if args.nodes > 1:
             redis = Redis(root)
         t = time.monotonic()
@@ -424,7 +474,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             workers.append(
                 JsonLineProcess(
                     f"loadgen{i}",
-                    [PY, str(HERE / "loadgen.py"), json.dumps(cfg)],
+                    [*reader_argv, json.dumps(cfg)],
                     log_path=str(root / f"loadgen{i}.log"),
                 )
             )
@@ -437,7 +487,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 errors[k] = errors.get(k, 0) + v
         print(
             f"connections: {joined}/{args.connections} joined in {connect_s:.1f}s "
-            f"({args.workers} load processes, {len(sources)} source addresses); "
+            f"({args.workers} {args.reader} load processes, {len(sources)} source addresses); "
             f"errors {errors}",
             flush=True,
         )
@@ -506,6 +556,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "cpu_nodes": round(mark1.cores_since(mark0, server_pids), 3),
                 "cpu_per_node": [round(mark1.cores_since(mark0, [p]), 3) for p in server_pids],
                 "cpu_loadgen": round(mark1.cores_since(mark0, load_pids), 3),
+                "cpu_readers": round(mark1.cores_since(mark0, [w.pid for w in workers]), 3),
+                "cpu_window_s": round(mark1.at - mark0.at, 3),
                 "cpu_redis": round(mark1.cores_since(mark0, redis_pids), 3),
                 "machine": mark1.machine_since(mark0),
                 "cpu_other": 0.0,

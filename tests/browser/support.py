@@ -23,6 +23,17 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(os.environ.get("STREAMHUB_ARTIFACTS", "artifacts"))
 PASSWORD = "correct horse battery staple"
+# Average brightness of a 64x36 sample of the current frame (0 = black).
+SAMPLE_JS = """() => {
+  const v = document.getElementById('video');
+  const c = document.createElement('canvas'); c.width = 64; c.height = 36;
+  const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 36);
+  const d = g.getImageData(0, 0, 64, 36).data; let sum = 0, lit = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const y = (d[i] + d[i+1] + d[i+2]) / 3; sum += y; if (y > 16) lit++;
+  }
+  return {mean: sum / (d.length / 4), lit: lit / (d.length / 4)};
+}"""
 
 
 def require_chromium() -> None:

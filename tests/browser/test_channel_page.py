@@ -14,8 +14,14 @@ import httpx
 import pytest
 
 from tests.browser.creator_support import ChatLoop
-from tests.browser.support import PASSWORD, chromium, log_in, require_chromium, screenshot
-from tests.browser.test_watch_page import SAMPLE_JS
+from tests.browser.support import (
+    PASSWORD,
+    SAMPLE_JS,
+    chromium,
+    log_in,
+    require_chromium,
+    screenshot,
+)
 from tests.system.harness import NodeProcess, Publisher, wait_for
 
 pytestmark = pytest.mark.browser

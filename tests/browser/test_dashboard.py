@@ -11,23 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.support import chromium, screenshot, sign_up
+from tests.browser.support import SAMPLE_JS, chromium, screenshot, sign_up
 from tests.system.harness import NodeProcess, Publisher
 
 pytestmark = pytest.mark.browser
 
 DOTS = "\u2022" * 20
-# Average brightness of a 64x36 sample of the playing frame (0 = black).
-FRAME_BRIGHTNESS = """() => {
-  const v = document.getElementById('video');
-  const c = document.createElement('canvas'); c.width = 64; c.height = 36;
-  const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 36);
-  const d = g.getImageData(0, 0, 64, 36).data; let sum = 0, lit = 0;
-  for (let i = 0; i < d.length; i += 4) {
-    const y = (d[i] + d[i+1] + d[i+2]) / 3; sum += y; if (y > 16) lit++;
-  }
-  return {mean: sum / (d.length / 4), lit: lit / (d.length / 4)};
-}"""
 # Points of a chart's first line (its path's M/L commands).
 CHART_POINTS = """(id) => {
   const p = document.querySelector('#' + id + ' path.series');
@@ -94,7 +83,7 @@ def test_dashboard_stream_key_live_health_title_and_reset(node: NodeProcess) -> 
                 f"() => document.getElementById('video').currentTime > {t0 + 1.5}",
                 timeout=60_000)
             assert watch.evaluate("() => document.getElementById('video').videoWidth") > 0
-            sample = watch.evaluate(FRAME_BRIGHTNESS)
+            sample = watch.evaluate(SAMPLE_JS)
             assert sample["mean"] > 20 and sample["lit"] > 0.5, sample
             watch.evaluate("() => { window.__noReload = 'still here'; }")
 

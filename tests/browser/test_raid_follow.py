@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.test_watch_page import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS
 from tests.system.harness import NodeProcess, Publisher
 
 pytestmark = pytest.mark.browser

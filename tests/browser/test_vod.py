@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.support import chromium, require_chromium, screenshot
-from tests.browser.test_watch_page import SAMPLE_JS
+from tests.browser.support import SAMPLE_JS, chromium, require_chromium, screenshot
 from tests.system.harness import NodeProcess, Publisher, wait_for
 
 pytestmark = pytest.mark.browser

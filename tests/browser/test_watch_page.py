@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.browser.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SAMPLE_JS
 from tests.system.harness import NodeProcess, Publisher, wait_for
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("STREAMHUB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
-ARTIFACTS = Path(os.environ.get("STREAMHUB_ARTIFACTS", "artifacts"))
-
-# Average brightness of a 64x36 sample of the current frame (0 = black).
-SAMPLE_JS = """() => {
-  const v = document.getElementById('video');
-  const c = document.createElement('canvas'); c.width = 64; c.height = 36;
-  const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 36);
-  const d = g.getImageData(0, 0, 64, 36).data; let sum = 0, lit = 0;
-  for (let i = 0; i < d.length; i += 4) {
-    const y = (d[i] + d[i+1] + d[i+2]) / 3; sum += y; if (y > 16) lit++;
-  }
-  return {mean: sum / (d.length / 4), lit: lit / (d.length / 4)};
-}"""
 
 
 @pytest.fixture(scope="module")

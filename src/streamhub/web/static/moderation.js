@@ -123,39 +123,7 @@
 
   // ---- live chat ----
 
-  function unescapeTag(v) {
-    return v.replace(/\\(.)/g, function (_, c) {
-      return { ":": ";", s: " ", r: "\r", n: "\n", "\\": "\\" }[c] || c;
-    });
-  }
-
-  function parseLine(line) {
-    const msg = { tags: {}, prefix: "", command: "", params: [] };
-    let rest = line;
-    if (rest[0] === "@") {
-      const sp = rest.indexOf(" ");
-      rest.slice(1, sp).split(";").forEach(function (kv) {
-        const eq = kv.indexOf("=");
-        if (eq < 0) msg.tags[kv] = "";
-        else msg.tags[kv.slice(0, eq)] = unescapeTag(kv.slice(eq + 1));
-      });
-      rest = rest.slice(sp + 1);
-    }
-    if (rest[0] === ":") {
-      const sp = rest.indexOf(" ");
-      msg.prefix = rest.slice(1, sp);
-      rest = rest.slice(sp + 1);
-    }
-    while (rest.length) {
-      if (rest[0] === ":") { msg.params.push(rest.slice(1)); break; }
-      const sp = rest.indexOf(" ");
-      if (sp < 0) { msg.params.push(rest); break; }
-      msg.params.push(rest.slice(0, sp));
-      rest = rest.slice(sp + 1).replace(/^ +/, "");
-    }
-    msg.command = msg.command || msg.params.shift() || "";
-    return msg;
-  }
+  const parseLine = window.StreamHubIrc.parseLine;
 
   const view = $("chat-view");
   const seenIds = new Set();
@@ -222,6 +190,7 @@
   }
 
   function onLine(m) {
+    if (!m) return;  // a line that does not parse
     if (m.command === "PRIVMSG") addMessage(m);
     else if (m.command === "CLEARMSG") {
       const line = view.querySelector('li[data-id="' + CSS.escape(m.tags["target-msg-id"] || "") + '"]');
@@ -264,6 +233,7 @@
       String(ev.data).split("\r\n").forEach(function (raw) {
         if (!raw) return;
         const m = parseLine(raw);
+        if (!m) return;
         if (m.command === "PING") ws.send("PONG :" + (m.params[0] || "tmi.twitch.tv") + "\r\n");
         else if (m.command === "ROOMSTATE" && status.dataset.state !== "live") {
           status.textContent = "connected";  // joined: the first ROOMSTATE answers JOIN
