@@ -124,6 +124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="load-generator readers: creader.c (default when gcc is available) or "
         "loadgen.py; --baseline always uses loadgen.py",
     )
+    p.add_argument("--write-budget", type=float, default=None,
+                   help="STREAMHUB_CHAT_WRITE_BUDGET of every node (socket writes/s; default: "
+                        "the node's own default)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = p.parse_args(argv)
     args.rates = [float(r) for r in str(args.rate).split(",") if r]
@@ -242,7 +245,8 @@ class Server:
         return counts
 
 
-def node_env(root: Path, i: int, redis: Redis | None) -> dict[str, str]:
+def node_env(root: Path, i: int, redis: Redis | None,
+             write_budget: float | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMHUB_")}
     env.update(
         {
@@ -257,6 +261,8 @@ def node_env(root: Path, i: int, redis: Redis | None) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if write_budget is not None:
+        env["STREAMHUB_CHAT_WRITE_BUDGET"] = str(write_budget)
     if redis is not None:
         env["STREAMHUB_REDIS_URL"] = redis.url
         env["STREAMHUB_DATABASE_URL"] = f"sqlite+aiosqlite:///{root / 'shared.db'}"
@@ -264,10 +270,11 @@ def node_env(root: Path, i: int, redis: Redis | None) -> dict[str, str]:
     return env
 
 
-def start_streamhub(root: Path, n: int, redis: Redis | None) -> list[Server]:
+def start_streamhub(root: Path, n: int, redis: Redis | None,
+                    write_budget: float | None = None) -> list[Server]:
     servers: list[Server] = []
     for i in range(n):  # one by one: migrations of a shared SQLite file do not overlap
-        env = node_env(root, i, redis)
+        env = node_env(root, i, redis, write_budget)
         servers.append(
             Server(f"node{i}", [PY, "-m", "streamhub.cli", "up"], env, root / f"node{i}.log")
         )
@@ -415,7 +422,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             targets = [["127.0.0.1", s.port] for s in servers]
             accounts: list[list[str]] = []
         else:
-            servers = start_streamhub(root, args.nodes, redis)
+            servers = start_streamhub(root, args.nodes, redis, args.write_budget)
             port_of = (lambda s: s.port) if args.transport == "ws" else (lambda s: s.irc_port)
             targets = [["127.0.0.1", port_of(s)] for s in servers]
             accounts = make_accounts(servers[0].env, max(args.phase_writers) - 1)

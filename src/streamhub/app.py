@@ -114,7 +114,9 @@ class Node:
             store=ChatStore(sessions, logger=chat_log),
             bus=self.bus,
             logger=chat_log,
-            fanout_factory=lambda name: FanoutRoom(name, budget=budget, logger=chat_log),
+            fanout_factory=lambda name: FanoutRoom(
+                name, budget=budget, max_interval=settings.chat_max_flush_interval,
+                logger=chat_log),
             blobs=self.blobs,
             limiter=self.message_limiter,
             events=self.events,
@@ -240,9 +242,11 @@ class Node:
                 now = time.time()
                 for session in list(self.chat_sessions):
                     session.keepalive(now, idle_limit=2 * interval)
-            counts = {name: self.chat.local_counts(room) for name, room in self.chat.rooms.items()}
+            rooms = list(self.chat.rooms.items())
+            counts = {name: self.chat.local_counts(room) for name, room in rooms}
+            chatters = {name: self.chat.local_chatters(room) for name, room in rooms}
             try:
-                await self.presence.report(counts)
+                await self.presence.report(counts, chatters)
             except Exception as exc:  # Redis away: counts are stale until it is back
                 self.log.warning("chat presence report failed: %s", exc)
 

@@ -449,3 +449,27 @@ async def test_pipelined_sends_keep_order(
     assert [m.tags["id"] for m in got] == acks  # acknowledged in the order sent
     assert not boss.seen(lambda m: m.command == "NOTICE" and "msg-id" in m.tags
                          and m.tags["msg-id"].startswith("msg_"))
+
+
+async def test_site_admin_carries_the_staff_badge(
+    node: NodeProcess, people: dict[str, Chatter], clients: list[IrcClient]
+) -> None:
+    admin = node.cli("user", "create", "siteadmin", "--admin")
+    token = node.token("siteadmin", "chat:read", "chat:edit")
+    watcher = await connect(node, clients, people["viewer2"])
+    c = await IrcClient.ws(node.chat_ws_port)
+    clients.append(c)
+    await c.login("siteadmin", token)
+    glob = await c.expect(lambda m: m.command == "GLOBALUSERSTATE", what="GLOBALUSERSTATE")
+    assert glob.tags["badges"] == "staff/1" and glob.tags["user-type"] == "staff"
+    await c.join("streamer")
+    state = c.seen(lambda m: m.command == "USERSTATE")[0]
+    assert state.tags["badges"] == "staff/1" and state.tags["user-type"] == "staff"
+    await c.send("PRIVMSG #streamer :hello from staff")
+    line = await watcher.expect(
+        lambda m: m.command == "PRIVMSG" and m.params[-1] == "hello from staff", what="PRIVMSG")
+    assert line.tags["badges"] == "staff/1" and line.tags["user-type"] == "staff"
+    assert line.tags["user-id"] == str(admin["id"])
+    # an ordinary user has no staff badge
+    own = watcher.seen(lambda m: m.command == "USERSTATE")
+    assert own and "staff" not in own[0].tags["badges"] and own[0].tags["user-type"] == ""

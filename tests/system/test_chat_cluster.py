@@ -212,3 +212,30 @@ async def test_viewer_counts_across_nodes(
     info = await asyncio.get_running_loop().run_in_executor(
         None, lambda: wait_for(counted, timeout=30, what="counts from both nodes"))
     assert info["this_node"] == {"connections": 3, "chatters": 0}
+
+
+async def test_chatters_list_spans_nodes(
+    cluster: tuple[Path, list[NodeProcess], dict[str, str]], clients: list[IrcClient]
+) -> None:
+    _, (a, b), tokens = cluster
+    caster_id = str(a.cli("user", "show", "caster")["id"])
+    helix_token = a.token("caster", "moderator:read:chatters")
+    alice = await connect(a, clients, "alice", tokens["alice"])
+    await connect(b, clients, "bob", tokens["bob"])
+
+    def listed(want: set[str]) -> set[str] | None:
+        r = a.http.get("/helix/chat/chatters", params={
+            "broadcaster_id": caster_id, "moderator_id": caster_id},
+            headers={"Authorization": f"Bearer {helix_token}", "Client-Id": "tests"})
+        assert r.status_code == 200, r.text
+        found = {c["user_login"] for c in r.json()["data"]}
+        return found if found == want and r.json()["total"] == len(want) else None
+
+    loop = asyncio.get_running_loop()
+    # bob is on the other node: node a lists him once b has reported (every 5 s)
+    await loop.run_in_executor(None, lambda: wait_for(
+        lambda: listed({"alice", "bob"}), timeout=30, what="chatters of both nodes"))
+    await alice.close()
+    clients.remove(alice)
+    await loop.run_in_executor(None, lambda: wait_for(
+        lambda: listed({"bob"}), timeout=30, what="alice gone from the list"))

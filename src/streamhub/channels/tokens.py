@@ -33,6 +33,7 @@ class TokenInfo:
     scopes: frozenset[str]
     expires_at: datetime | None
     client_id: str | None = None
+    is_admin: bool = False  # a site admin (staff): chat shows the staff badge
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ class TokenService:
             session.add(_row(token, scopes, expires, client_id, user.id))
             await session.commit()
             info = TokenInfo(user.id, user.login, user.display_name, user.chat_color,
-                             frozenset(scopes), expires, client_id)
+                             frozenset(scopes), expires, client_id, bool(user.is_admin))
         return IssuedToken(token, info)
 
     async def create_app_token(
@@ -168,7 +169,7 @@ class TokenService:
                 return None
             return AppTokenInfo(tok.client_id, scopes, expires)
         return TokenInfo(user.id, user.login, user.display_name, user.chat_color,
-                         scopes, expires, tok.client_id)
+                         scopes, expires, tok.client_id, bool(user.is_admin))
 
     async def revoke(self, token: str) -> bool:
         self.forget()

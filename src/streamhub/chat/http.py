@@ -63,7 +63,8 @@ def chat_routes(
         info = await tokens.validate(token.strip())
         if info is None:
             return None
-        return ChatUser(info.user_id, info.login, info.display_name, info.color, info.scopes)
+        return ChatUser(info.user_id, info.login, info.display_name, info.color, info.scopes,
+                        info.is_admin)
 
     async def emote_image(request: Request) -> Response:
         emote_id = request.path_params["emote_id"]

@@ -82,6 +82,7 @@ class ChatUser:
     display_name: str
     color: str | None = None
     scopes: frozenset[str] = frozenset()
+    staff: bool = False  # a site admin: the staff badge everywhere
 
     @property
     def anonymous(self) -> bool:
@@ -93,6 +94,11 @@ class ChatUser:
         if self.color:
             return self.color
         return DEFAULT_COLORS[(self.id or 0) % len(DEFAULT_COLORS)]
+
+
+def user_type(user: ChatUser, is_mod: bool) -> str:
+    """Twitch's `user-type` tag: "staff" for site admins, "mod" for the room's moderators."""
+    return "staff" if user.staff else "mod" if is_mod else ""
 
 
 @dataclass(slots=True)
@@ -300,6 +306,11 @@ class ChatService:
         chatters = {m.user.id for m in room.members.values() if m.user.id is not None}
         return len(room.members), len(chatters)
 
+    def local_chatters(self, room: Room) -> frozenset[str]:
+        """This node's logged-in chatters of the room as `<id> <login> <display name>`."""
+        return frozenset(f"{m.user.id} {m.user.login} {m.user.display_name}"
+                         for m in room.members.values() if m.user.id is not None)
+
     def names(self, room: Room) -> list[str]:
         logins = sorted({m.user.login for m in room.members.values() if not m.user.anonymous})
         return logins[:MEMBERSHIP_LIMIT]
@@ -313,6 +324,8 @@ class ChatService:
         is_broadcaster = uid == room.channel_id
         is_mod = uid in room.snap.moderators
         is_vip = uid in room.snap.vips
+        if u.staff:
+            badges.append("staff/1")
         if is_broadcaster:
             badges.append("broadcaster/1")
         elif is_mod:
@@ -327,7 +340,7 @@ class ChatService:
             "badge-info": info, "badges": ",".join(badges), "color": u.shown_color,
             "display-name": u.display_name, "emote-sets": "0",
             "mod": "1" if is_mod else "0", "subscriber": "1" if member.subscription else "0",
-            "user-type": "mod" if is_mod else "",
+            "user-type": user_type(u, is_mod),
         }
 
     def userstate(self, room: Room, sub: Subscriber, message_id: str | None = None) -> Message:

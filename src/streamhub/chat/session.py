@@ -11,7 +11,7 @@ from streamhub.channels.tokens import TokenInfo
 from streamhub.chat.events import CAP_COMMANDS, CAP_TAGS, KNOWN_CAPS, Subscriber
 from streamhub.chat.ratelimit import ChatRateLimiter
 from streamhub.chat.rules import parse_duration, parse_followers_minutes, parse_slow_seconds
-from streamhub.chat.service import SERVER, ChatError, ChatService, ChatUser, notice
+from streamhub.chat.service import SERVER, ChatError, ChatService, ChatUser, notice, user_type
 from streamhub.protocols.irc.message import IrcError, Message
 
 ANON_NICK = re.compile(r"^justinfan\d{1,20}$")
@@ -226,7 +226,8 @@ class ChatSession:
             if info is None or info.login != nick or "chat:read" not in info.scopes:
                 self._fail("Login authentication failed")
                 return
-            user = ChatUser(info.user_id, info.login, info.display_name, info.color, info.scopes)
+            user = ChatUser(info.user_id, info.login, info.display_name, info.color, info.scopes,
+                            info.is_admin)
         self.user = user
         self.conn.user_id = None if user.id is None else str(user.id)
         login = user.login
@@ -241,9 +242,10 @@ class ChatSession:
         )
         if CAP_COMMANDS in self.caps and CAP_TAGS in self.caps and user.id is not None:
             self.send(Message("GLOBALUSERSTATE", (), {
-                "badge-info": "", "badges": "", "color": user.shown_color,
-                "display-name": user.display_name, "emote-sets": "0",
-                "user-id": str(user.id), "user-type": "",
+                "badge-info": "", "badges": "staff/1" if user.staff else "",
+                "color": user.shown_color, "display-name": user.display_name,
+                "emote-sets": "0", "user-id": str(user.id),
+                "user-type": user_type(user, False),
             }, SERVER))
 
     # ---- rooms ----

@@ -243,13 +243,11 @@ def router(ctx: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         channel, _ = await acting_moderator(ctx, who, broadcaster_id, moderator_id)
         room = ctx.chat.rooms.get(channel.login)
+        local = ctx.chat.local_chatters(room) if room is not None else frozenset()
         found: dict[str, dict[str, Any]] = {}
-        if room is not None:
-            for member in list(room.members.values()):
-                u = member.user
-                if u.id is not None:
-                    found[u.login] = {"user_id": str(u.id), "user_login": u.login,
-                                      "user_name": u.display_name}
+        for entry in await ctx.presence.chatters(channel.login, local):  # every node's
+            uid, login, name = entry.split(" ", 2)
+            found[login] = {"user_id": uid, "user_login": login, "user_name": name}
         everyone = [found[login] for login in sorted(found)]
         start = page.offset()
         return offset_envelope(everyone[start:start + page.first + 1], page,
@@ -330,7 +328,8 @@ def router(ctx: ApiContext) -> APIRouter:
         who.require_self(sender_id, "sender_id")
         channel = await person(ctx, body.broadcaster_id, "broadcaster_id")
         sender = await chat_user(ctx, sender_id)
-        user = ChatUser(sender.id, sender.login, sender.display_name, sender.color, who.scopes)
+        user = ChatUser(sender.id, sender.login, sender.display_name, sender.color, who.scopes,
+                        sender.staff)
         try:
             message_id, done = await ctx.chat.submit_as(
                 user, channel.login, body.message, reply_to=body.reply_parent_message_id)

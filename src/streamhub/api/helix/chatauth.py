@@ -25,11 +25,12 @@ async def chat_user(ctx: ApiContext, user_id: int) -> ChatUser:
     """The user as chat shows them (login, display name, chosen color)."""
     async with ctx.sessions() as session:
         row = (await session.execute(
-            select(User.id, User.login, User.display_name, User.chat_color)
+            select(User.id, User.login, User.display_name, User.chat_color, User.is_admin)
             .where(User.id == user_id))).first()
     if row is None:
         raise ApiError(400, f"No user with ID {user_id}")
-    return ChatUser(row.id, row.login, row.display_name, row.chat_color)
+    return ChatUser(row.id, row.login, row.display_name, row.chat_color,
+                    staff=bool(row.is_admin))
 
 
 async def acting_moderator(
