@@ -1,21 +1,12 @@
 """Room presence on a real Redis: counts and chatter lists summed over nodes, kept current by
 difference, and a silent (dead) node dropped after the TTL."""
 
-from collections.abc import Iterator
 
 import pytest
 from redis import exceptions as redis_errors
 
 from streamhub.chat.presence import RedisPresence
-from tests.redis_server import RedisServer, require_redis_server
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    require_redis_server()
-    server = RedisServer()
-    yield server
-    server.cleanup()
+from tests.redis_server import RedisServer
 
 
 async def test_counts_and_chatters_across_nodes(redis: RedisServer) -> None:

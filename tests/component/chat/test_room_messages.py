@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from streamhub.channels.service import ChannelService
-from streamhub.chat.bus import MemoryBus
 from streamhub.chat.service import ChatError, ChatService, ChatUser
-from streamhub.chat.store import ChatStore
 from tests.component.chat.test_service import Sub
-
-
-@pytest.fixture
-async def chat(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[ChatService]:
-    accounts = ChannelService(sessions)
-    for login in ("owner", "talker"):
-        await accounts.create_user(login)
-    service = ChatService(store=ChatStore(sessions), bus=MemoryBus())
-    yield service
-    await service.close()
 
 
 async def test_room_counts_delivered_messages_only(chat: ChatService) -> None:

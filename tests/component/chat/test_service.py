@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from streamhub.channels.service import ChannelService
-from streamhub.chat.bus import MemoryBus
 from streamhub.chat.events import CAP_COMMANDS, CAP_TAGS
 from streamhub.chat.service import ChatError, ChatService, ChatUser
-from streamhub.chat.store import ChatStore
 from streamhub.protocols.irc.message import Message
 
 
@@ -45,16 +40,6 @@ async def wait_line(sub: Sub, command: str) -> Message:
             if found:
                 return found[-1]
             await asyncio.sleep(0.01)
-
-
-@pytest.fixture
-async def chat(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[ChatService]:
-    accounts = ChannelService(sessions)
-    for login in ("owner", "talker"):
-        await accounts.create_user(login)
-    service = ChatService(store=ChatStore(sessions), bus=MemoryBus())
-    yield service
-    await service.close()
 
 
 def user(uid: int, login: str) -> ChatUser:

@@ -1,20 +1,9 @@
 """Shared PRIVMSG limits on a real Redis: two nodes racing for one user's budget."""
 
 import asyncio
-from collections.abc import Iterator
-
-import pytest
 
 from streamhub.chat.sharedlimits import RedisMessageLimiter
-from tests.redis_server import RedisServer, require_redis_server
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    require_redis_server()
-    server = RedisServer()
-    yield server
-    server.cleanup()
+from tests.redis_server import RedisServer
 
 
 async def test_two_nodes_share_one_budget(redis: RedisServer) -> None:
