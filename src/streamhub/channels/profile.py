@@ -282,10 +282,22 @@ async def update_user(sessions: async_sessionmaker[AsyncSession], user_id: int, 
         return _profile(user)
 
 
-def image_key(kind: ImageKind, user_id: int, data: bytes, ext: str) -> str:
+def image_key(kind: str, owner_id: int, data: bytes, ext: str) -> str:
     """Content-addressed key, so the served object never changes (immutable caching)."""
     digest = hashlib.sha256(data).hexdigest()[:32]
-    return f"{kind}/{user_id}/{digest}.{ext}"
+    return f"{kind}/{owner_id}/{digest}.{ext}"
+
+
+def checked_image(kind: str, owner_id: int, data: bytes, content_type: str, max_bytes: int,
+                  max_side: int) -> str:
+    """The blob key of an uploaded image whose bytes are a PNG, GIF, WebP or JPEG within the
+    limits and match the declared Content-Type; ProfileError otherwise."""
+    ext, actual = probe_upload(data, max_bytes, max_side)
+    declared = content_type.split(";")[0].strip().lower()
+    if declared != actual and not (actual == "image/jpeg" and declared == "image/jpg"):
+        raise ProfileError(f"Content-Type {declared or '(none)'} does not match the image "
+                           f"({actual})")
+    return image_key(kind, owner_id, data, ext)
 
 
 # JPEG start-of-frame markers (SOF0-SOF15 except DHT C4, JPG C8 and DAC CC) carry the size.
@@ -343,12 +355,7 @@ async def set_image(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore
     deleted once the new one is in place."""
     limit, side = ((PROFILE_IMAGE_BYTES, PROFILE_IMAGE_SIDE) if kind == "profile"
                    else (BANNER_IMAGE_BYTES, BANNER_IMAGE_SIDE))
-    ext, actual = probe_upload(data, limit, side)
-    declared = content_type.split(";")[0].strip().lower()
-    if declared != actual and not (actual == "image/jpeg" and declared == "image/jpg"):
-        raise ProfileError(f"Content-Type {declared or '(none)'} does not match the image "
-                           f"({actual})")
-    key = image_key(kind, user_id, data, ext)
+    key = checked_image(kind, user_id, data, content_type, limit, side)
     await blobs.put(key, data)
     column = User.profile_image_key if kind == "profile" else User.banner_image_key
     async with sessions() as session:
@@ -395,12 +402,8 @@ async def store_panel_image(blobs: BlobStore, channel_id: int, data: bytes,
                             content_type: str) -> str:
     """Check and store a panel image (PNG, GIF, WebP or JPEG; content-addressed); its key.
     It belongs to a panel once `replace_panels` names it; unused ones are deleted then."""
-    ext, actual = probe_upload(data, PANEL_IMAGE_BYTES, PANEL_IMAGE_SIDE)
-    declared = content_type.split(";")[0].strip().lower()
-    if declared != actual and not (actual == "image/jpeg" and declared == "image/jpg"):
-        raise ProfileError(f"Content-Type {declared or '(none)'} does not match the image "
-                           f"({actual})")
-    key = f"panel/{channel_id}/{hashlib.sha256(data).hexdigest()[:32]}.{ext}"
+    key = checked_image("panel", channel_id, data, content_type, PANEL_IMAGE_BYTES,
+                        PANEL_IMAGE_SIDE)
     await blobs.put(key, data)
     return key
 

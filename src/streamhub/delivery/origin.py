@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -15,14 +14,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
-    HTMLResponse,
     JSONResponse,
     PlainTextResponse,
     Response,
 )
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from streamhub.channels.service import LOGIN_RE, UserInfo
 from streamhub.config import Settings
@@ -62,13 +59,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def build_http_app(
     *, settings: Settings, hub: LiveHub, channels: UserLookup,
     extra_routes: Sequence[BaseRoute] = (), channel_settings: ChannelSettings | None = None,
-    home_page: Endpoint | None = None, channel_page: Endpoint | None = None,
+    home_page: Endpoint, channel_page: Endpoint,
 ) -> Starlette:
     """The node's HTTP surface; every handler closes over the services it needs.
 
-    `home_page` serves `/` and `channel_page` serves `/<login>` (the site's pages; the plain
-    built-in ones otherwise). `/<login>` comes last so it never hides another route."""
-    templates = Jinja2Templates(directory=str(WEB / "templates"))
+    `home_page` serves `/` and `channel_page` serves `/<login>` (the site's pages, see
+    `web/`). `/<login>` comes last so it never hides another route."""
 
     def live_stream(login: str) -> LiveStream:
         stream = hub.get(login) if LOGIN_RE.fullmatch(login) else None
@@ -157,22 +153,6 @@ def build_http_app(
             {"data": [s.snapshot() for s in hub.streams()]}, headers={"Cache-Control": NO_STORE}
         )
 
-    async def home(request: Request) -> Response:
-        streams = [s.snapshot() for s in hub.streams()]
-        return templates.TemplateResponse(request, "home.html", {"streams": streams})
-
-    async def watch(request: Request) -> Response:
-        login = request.path_params["login"].lower()
-        user = await channels.get_user(login) if LOGIN_RE.fullmatch(login) else None
-        if user is None:
-            raise HTTPException(404, "no such channel")
-        # Minimal stand-in for the site's channel page (web/channel.py, wired by the node).
-        name = html.escape(user.display_name)
-        return HTMLResponse(
-            f"<!doctype html><meta charset=utf-8><title>{name}</title><h1>{name}</h1>"
-            f'<p><a href="/hls/{user.login}/master.m3u8">HLS stream</a></p>',
-            headers={"Cache-Control": NO_STORE})
-
     async def hlsjs(_request: Request) -> Response:
         for path in HLSJS_CANDIDATES:
             if path.is_file():
@@ -190,7 +170,7 @@ def build_http_app(
         )
 
     routes = [
-        Route("/", home_page or home),
+        Route("/", home_page),
         Route("/health", health),
         Route("/api/streams", list_streams),
         Route("/api/streams/{login}", stream_state),
@@ -200,7 +180,7 @@ def build_http_app(
         Route("/static/vendor/hls.min.js", hlsjs),
         Mount("/static", app=StaticFiles(directory=str(WEB / "static")), name="static"),
         *extra_routes,
-        Route("/{login}", channel_page or watch),
+        Route("/{login}", channel_page),
     ]
     middleware = [
         Middleware(

@@ -213,6 +213,11 @@ def router(ctx: ApiContext) -> APIRouter:
         clear_session_cookie(response, request)
         return response
 
+    async def logged_in(request: Request) -> WebUser | Response:
+        """The logged-in user, or the redirect to /login that comes back here."""
+        user = await web.current(request)
+        return user if user is not None else login_redirect(request)
+
     def settings_page(request: Request, template: str, user: WebUser,
                       status: int = 200, **extra: Any) -> Response:
         return pages.render(request, template, {"user": user, "csrf_token": user.csrf_token,
@@ -221,9 +226,9 @@ def router(ctx: ApiContext) -> APIRouter:
     async def settings_form(request: Request) -> tuple[WebUser, FormData] | Response:
         """A settings form's user and fields, or the answer when logged out (log-in page)
         or when the CSRF token is wrong (403 page)."""
-        user = await web.current(request)
-        if user is None:
-            return login_redirect(request)
+        user = await logged_in(request)
+        if isinstance(user, Response):
+            return user
         form = await request.form()
         try:
             check_csrf(request, form.get("csrf_token"), user)
@@ -251,9 +256,9 @@ def router(ctx: ApiContext) -> APIRouter:
 
     @api.get("/settings/profile")
     async def profile_settings(request: Request) -> Response:
-        user = await web.current(request)
-        if user is None:
-            return login_redirect(request)
+        user = await logged_in(request)
+        if isinstance(user, Response):
+            return user
         return await profile_page(request, user)
 
     @api.post("/settings/profile")
@@ -281,9 +286,9 @@ def router(ctx: ApiContext) -> APIRouter:
 
     @api.get("/settings/password")
     async def password_page(request: Request) -> Response:
-        user = await web.current(request)
-        if user is None:
-            return login_redirect(request)
+        user = await logged_in(request)
+        if isinstance(user, Response):
+            return user
         return settings_page(request, "auth_password.html", user)
 
     @api.post("/settings/password")
@@ -307,9 +312,9 @@ def router(ctx: ApiContext) -> APIRouter:
 
     @api.get("/settings/delete")
     async def delete_page(request: Request) -> Response:
-        user = await web.current(request)
-        if user is None:
-            return login_redirect(request)
+        user = await logged_in(request)
+        if isinstance(user, Response):
+            return user
         return settings_page(request, "auth_delete.html", user)
 
     @api.post("/settings/delete")
