@@ -26,8 +26,10 @@
  * boundaries. Server frames are unmasked and counted raw, frame headers included, like
  * loadgen.py does: a WS frame header can only split a pattern at a frame boundary, and
  * the server ends every frame with a whole IRC line, so this does not happen in practice.
- * The first `samplers` connections also parse `bt=<16-20 digits>` (send time, ns since
- * the epoch) in complete lines and record now_us - bt/1000 (microseconds).
+ * `samplers` connections spread evenly over the process's connections (i with
+ * i * samplers mod count < samplers; spread, so that they join at different times and sit
+ * at different places in the servers' fan-out order) also parse `bt=<16-20 digits>` (send
+ * time, ns since the epoch) in complete lines and record now_us - bt/1000 (microseconds).
  *
  * Reads: level-triggered epoll, one 64 KiB buffer; recv is repeated while it fills the
  * buffer, and a short read ends the turn (level triggering reports any rest again), which
@@ -454,7 +456,7 @@ static void start_one(long i) {
     const struct sockaddr_in *dst = &cfg.targets[gidx % (long)cfg.ntargets];
     struct sockaddr_in src = {.sin_family = AF_INET,
                               .sin_addr = cfg.sources[(gidx / (long)cfg.ntargets) % (long)cfg.nsources]};
-    c->sampler = i < cfg.samplers;
+    c->sampler = cfg.count > 0 && (i * cfg.samplers) % cfg.count < cfg.samplers;
     c->slot = -1;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) { c->state = S_CLOSED; count_error(errname(errno)); return; }

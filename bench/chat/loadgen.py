@@ -201,7 +201,8 @@ async def open_one(
     host, port = targets[gidx % len(targets)]
     src = sources[(gidx // len(targets)) % len(sources)]
     ws = cfg["mode"] == "sio" or cfg["transport"] == "ws"
-    sampler = index < cfg["samplers"]
+    # spread over the connections (join times, fan-out order), as creader.c does
+    sampler = (index * cfg["samplers"]) % cfg["count"] < cfg["samplers"]
     async with sem:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:

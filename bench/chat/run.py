@@ -95,7 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="source addresses 127.0.0.2.. (default: max(2, connections/10000))",
     )
-    p.add_argument("--samplers", type=int, default=50, help="latency-sampling connections")
+    p.add_argument("--samplers", type=int, default=100,
+                   help="latency-sampling connections, spread over each load process's")
     p.add_argument(
         "--inflight", type=int, default=100, help="connects in flight per load-generator process"
     )

@@ -108,15 +108,13 @@ class Node:
             RedisMessageLimiter(settings.redis_url) if settings.redis_url
             else LocalMessageLimiter()
         )
-        budget = WriteBudget(settings.chat_write_budget)  # ~half a core by default (bench/chat)
+        budget = WriteBudget(settings.chat_write_budget)  # shared by the node's rooms
         chat_log = self.log.getChild("chat")
         self.chat = ChatService(
             store=ChatStore(sessions, logger=chat_log),
             bus=self.bus,
             logger=chat_log,
-            fanout_factory=lambda name: FanoutRoom(
-                name, budget=budget, max_interval=settings.chat_max_flush_interval,
-                logger=chat_log),
+            fanout_factory=lambda name: FanoutRoom(name, budget=budget, logger=chat_log),
             blobs=self.blobs,
             limiter=self.message_limiter,
             events=self.events,

@@ -60,11 +60,9 @@ class Settings(BaseModel):
     chat_keepalive: float = Field(default=240.0, gt=0)
     chat_auth_limit: int = Field(default=50, ge=1)  # logins + JOINs per 10 s per client IP
     chat_reuse_port: bool = False  # several processes on one host share the chat ports
-    chat_write_budget: float = Field(default=50_000.0, gt=0)  # socket writes/s for fan-out
-    # the longest a busy room waits between flushes: rooms too big for the write budget at
-    # shorter intervals get this one (latency wins over the budget beyond it; bench/chat:
-    # 0.25 s gave the lowest p99 for 100K connections on 2 cores, 1 s the least CPU)
-    chat_max_flush_interval: float = Field(default=0.25, ge=0.05, le=10.0)
+    # socket writes/s a node's fan-out may make (a token bucket shared by its rooms; a pass
+    # over a room's N subscribers takes at least N / this)
+    chat_write_budget: float = Field(default=50_000.0, gt=0)
     database_url: str | None = None
     ffmpeg: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,4 +1,5 @@
-"""FanoutRoom with tiny fake subscribers: groups, caps, exclusion, batching, slow clients."""
+"""FanoutRoom with tiny fake subscribers: groups, caps, exclusion, rolling passes, budget,
+slow clients."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ async def test_groups_get_one_payload_each_encoded_once() -> None:
         b"@user-id=7 :alice!alice@alice.tmi.twitch.tv PRIVMSG #room :hello\r\n"
         b"@user-id=7 :alice!alice@alice.tmi.twitch.tv PRIVMSG #room :world\r\n"
     ]
-    assert room.stats.flushes == 1 and room.stats.writes == 7
+    assert room.stats.passes == 1 and room.stats.writes == 7
 
 
 async def test_caps_filter_membership_and_commands() -> None:
@@ -201,7 +202,7 @@ async def test_immediate_when_quiet() -> None:
     assert sub.writes == []  # never written inline: on the next loop iteration
     await asyncio.sleep(0)
     assert len(sub.writes) == 1
-    await asyncio.sleep(room.interval * 1.5)  # quiet again
+    await asyncio.sleep(0.075)  # quiet again (base_interval 0.05)
     room.deliver(privmsg("two"))
     await asyncio.sleep(0)
     assert len(sub.writes) == 2
@@ -209,7 +210,7 @@ async def test_immediate_when_quiet() -> None:
 
 async def test_coalesced_when_busy_into_one_frame() -> None:
     loop = asyncio.get_running_loop()
-    room = FanoutRoom("room", quiet_threshold=1, base_interval=0.05, max_interval=0.05)
+    room = FanoutRoom("room", quiet_threshold=1, base_interval=0.05)
     sub = FakeSub("ws")
     room.add(sub)
     room.deliver(privmsg("one"))
@@ -226,7 +227,7 @@ async def test_coalesced_when_busy_into_one_frame() -> None:
 
 
 async def test_burst_of_quiet_threshold_goes_out_at_once() -> None:
-    room = FanoutRoom("room", quiet_threshold=3, base_interval=0.2, max_interval=0.2)
+    room = FanoutRoom("room", quiet_threshold=3, base_interval=0.2)
     sub = FakeSub("tcp")
     room.add(sub)
     for n in range(3):
@@ -267,47 +268,111 @@ def test_flush_throttle_burst_then_one_per_interval() -> None:
     assert throttle.slot(5.0, 0.1) == 5.0
 
 
-async def test_overlong_flush_is_followed_by_a_pause() -> None:
-    clock = [100.0]
-    room = FanoutRoom("room", loop_time=lambda: clock[0], quiet_threshold=5,
-                      base_interval=0.05, max_interval=0.05)
-    sub = FakeSub("tcp")
+async def test_events_arriving_mid_pass_reach_the_rest_in_the_same_pass() -> None:
+    room = FanoutRoom("room", chunk=2)
+    subs = [FakeSub("tcp") for _ in range(5)]
+    for sub in subs:
+        room.add(sub)
+    room.deliver(privmsg("one"))
+    await asyncio.sleep(0)  # the pass starts: one chunk per loop iteration
+    assert [len(s.writes) for s in subs] == [1, 1, 0, 0, 0]
+    room.deliver(privmsg("two"))
+    await until(lambda: all(len(s.lines()) == 2 for s in subs))
 
-    def slow_write() -> None:
-        clock[0] += 0.04  # this flush takes 40 ms of a 50 ms interval
+    def frames(sub: FakeSub) -> list[list[str]]:
+        return [[line.rsplit(":", 1)[1] for line in f] for f in sub.frames()]
 
-    sub.on_write = slow_write
-    room.add(sub)
+    assert frames(subs[0]) == frames(subs[1]) == [["one"], ["two"]]  # the next pass
+    assert all(frames(s) == [["one", "two"]] for s in subs[2:])  # one write, both lines
+    assert room.stats.writes == 7 and room.stats.passes == 2
+
+
+async def test_big_room_is_written_in_chunks_each_subscriber_once() -> None:
+    room = FanoutRoom("room", chunk=512, write_budget_per_s=1e9)
+    subs = [FakeSub("ws") for _ in range(2000)]
+    for sub in subs:
+        room.add(sub)
+    room.deliver(privmsg("hello"))
+    await asyncio.sleep(0)
+    assert sum(len(s.writes) for s in subs) == 512  # then the loop runs other work
+    await until(lambda: all(s.writes for s in subs))
+    assert all(len(s.writes) == 1 for s in subs) and room.stats.passes == 1
+    assert len({id(s.writes[0]) for s in subs}) == 1  # one payload for all
+
+
+async def test_budget_paces_the_writes() -> None:
+    loop = asyncio.get_running_loop()
+    room = FanoutRoom("room", budget=WriteBudget(100.0, burst=2))
+    subs = [FakeSub("tcp") for _ in range(6)]
+    for sub in subs:
+        room.add(sub)
+    started = loop.time()
+    room.deliver(privmsg("paced"))
+    await asyncio.sleep(0)
+    assert sum(len(s.writes) for s in subs) == 2  # the burst
+    await until(lambda: all(s.writes for s in subs))
+    assert loop.time() - started >= 0.035  # 4 more writes at 100/s
+    assert all(len(s.writes) == 1 for s in subs)
+
+
+async def test_rooms_share_the_node_budget() -> None:
+    budget = WriteBudget(200.0, burst=3)
+    rooms = [FanoutRoom(name, budget=budget) for name in ("a", "b")]
+    subs = {room.name: [FakeSub("tcp") for _ in range(3)] for room in rooms}
+    for room in rooms:
+        for sub in subs[room.name]:
+            room.add(sub)
+        room.deliver(privmsg(room.name))
+    assert budget.subscribers == 6
+    await asyncio.sleep(0)
+    everyone = [s for group in subs.values() for s in group]
+    assert sum(len(s.writes) for s in everyone) == 3
+    await until(lambda: all(s.writes for s in everyone))
+    assert all(s.lines()[0].endswith(f":{name}") for name, group in subs.items() for s in group)
+
+
+async def test_new_subscriber_gets_only_later_events() -> None:
+    room = FanoutRoom("room")
+    early = FakeSub("tcp")
+    room.add(early)
+    room.deliver(privmsg("before"))
+    late = FakeSub("tcp")
+    room.add(late)  # added before the pass ran
+    room.deliver(privmsg("after"))
+    await until(lambda: len(early.lines()) == 2)
+    await asyncio.sleep(0)
+    assert [line.rsplit(":", 1)[1] for line in late.lines()] == ["after"]
+
+
+async def test_refresh_mid_pass_keeps_place_and_events() -> None:
+    room = FanoutRoom("room", chunk=1)
+    subs = [FakeSub("tcp") for _ in range(3)]
+    for sub in subs:
+        room.add(sub)
     room.deliver(privmsg("one"))
     await asyncio.sleep(0)
-    assert len(sub.writes) == 1 and room.stats.last_flush_s == pytest.approx(0.04)
-    room.deliver(privmsg("two"))  # burst credit left, but flushing must stay <= 50 %
-    await asyncio.sleep(0)
-    assert len(sub.writes) == 1
-    await until(lambda: len(sub.writes) == 2)
+    subs[2].caps = frozenset({CAP_MEMBERSHIP})
+    room.refresh(subs[2])
+    room.deliver(join("bob"))
+    await until(lambda: len(subs[2].lines()) == 2)
+    await until(lambda: room.stats.passes == 2)
+    assert [line.split(" ")[1] for line in subs[2].lines()] == ["PRIVMSG", "JOIN"]
+    assert all(len(s.lines()) == 1 for s in subs[:2])  # JOIN needs the membership cap
 
 
-def test_flush_throttle_hold_keeps_burst_credit() -> None:
-    throttle = FlushThrottle(3)
-    throttle.book(throttle.slot(0.0, 0.1), 0.0, 0.1)
-    throttle.hold(0.05)
-    assert throttle.slot(0.0, 0.1) == 0.05
-    assert throttle.slot(0.06, 0.1) == 0.06  # credit for the burst is still there
-
-
-def test_interval_follows_node_budget() -> None:
-    budget = WriteBudget(1000.0)
-    room_a = FanoutRoom("a", budget=budget, base_interval=0.05, max_interval=0.25)
-    room_b = FanoutRoom("b", budget=budget, base_interval=0.05, max_interval=0.25)
-    for _ in range(20):
-        room_a.add(FakeSub())
-    assert room_b.interval == 0.05  # 20 / 1000 < base
-    for _ in range(80):
-        room_b.add(FakeSub())
-    assert room_a.interval == pytest.approx(0.1)  # 100 subscribers on the node / 1000
-    for _ in range(400):
-        room_b.add(FakeSub())
-    assert room_a.interval == 0.25  # clamped
+def test_write_budget_token_bucket() -> None:
+    budget = WriteBudget(1000.0, burst=100)
+    assert budget.take(60, 0.0) == 60
+    assert budget.take(60, 0.0) == 40  # what is left of the burst
+    assert budget.take(10, 0.0) == 0
+    assert budget.delay(50, 0.0) == pytest.approx(0.05)
+    assert budget.take(50, 0.05) == 50  # refilled at 1000/s
+    budget.give_back(20)
+    assert budget.take(100, 0.05) == 20
+    assert budget.take(1000, 10.0) == 100  # never more than the burst
+    assert budget.delay(1000, 10.0) == pytest.approx(0.1)  # waits for at most the burst
+    with pytest.raises(ValueError):
+        WriteBudget(0)
 
 
 async def test_slow_client_dropped_while_others_keep_receiving() -> None:
@@ -355,7 +420,8 @@ async def test_subscriber_removed_during_flush_is_safe() -> None:
     room.deliver(privmsg("hi"))
     await asyncio.sleep(0)
     assert len(room) == 3
-    assert all(len(s.writes) == 1 for s in subs)  # snapshot taken at flush start
+    assert subs[3].writes == []  # it left before the pass reached it
+    assert all(len(s.writes) == 1 for s in (subs[0], subs[1], subs[2], subs[4]))
 
 
 async def test_refresh_regroups_after_caps_change() -> None:
