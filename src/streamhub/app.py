@@ -16,11 +16,13 @@ from streamhub.api.context import ApiContext
 from streamhub.api.eventsub.service import EventSubService
 from streamhub.api.helix.streams import viewer_count
 from streamhub.api.ratelimit import TokenBuckets
+from streamhub.channels.bits import BitsService
 from streamhub.channels.health import HealthHistory
 from streamhub.channels.profile import ViewerSettingsCache
 from streamhub.channels.raids import RaidService
 from streamhub.channels.service import ChannelService, UserInfo
 from streamhub.channels.streams import EventFanout, LiveDirectory, StreamSessions, node_name
+from streamhub.channels.subscriptions import SubscriptionService
 from streamhub.channels.tokens import TokenService
 from streamhub.chat.bus import Bus, MemoryBus, RedisBus
 from streamhub.chat.fanout import FanoutRoom, WriteBudget
@@ -110,6 +112,10 @@ class Node:
         )
         budget = WriteBudget(settings.chat_write_budget)  # shared by the node's rooms
         chat_log = self.log.getChild("chat")
+        # subscriptions and Bits: chat reads badges from them, they tell chat what changed
+        self.subscriptions = SubscriptionService(
+            sessions, events=self.events, logger=self.log.getChild("subscriptions"))
+        self.bits = BitsService(sessions)
         self.chat = ChatService(
             store=ChatStore(sessions, logger=chat_log),
             bus=self.bus,
@@ -118,7 +124,10 @@ class Node:
             blobs=self.blobs,
             limiter=self.message_limiter,
             events=self.events,
+            subscriptions=self.subscriptions,
+            bits=self.bits,
         )
+        self.subscriptions.attach_chat(self.chat)
         self.raids = RaidService(
             sessions=sessions, chat=self.chat, hub=self.hub, presence=self.presence,
             events=self.events, delay=settings.raid_delay, logger=self.log.getChild("raids"))
@@ -132,6 +141,7 @@ class Node:
             events=self.events, buckets=TokenBuckets(settings.helix_rate_limit),
             raids=self.raids, live=self.live, eventsub=self.eventsub,
             chat_ports=self._chat_ports, rtmp_port=self._rtmp_port, health=self.health,
+            subscriptions=self.subscriptions, bits=self.bits,
         )
         self.thumbnails = ThumbnailService(
             self.hub, folder=settings.data_dir / "thumbnails", ffmpeg=settings.ffmpeg_path,

@@ -1,4 +1,4 @@
-"""The `streamhub` command: up, migrate, user create / reset-key, token create, app create."""
+"""The `streamhub` command: up, migrate, user, token, app, sub grant, bits grant."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamhub.channels.accounts import AccountService
+from streamhub.channels.bits import BitsError, BitsService
 from streamhub.channels.oauth import OAuthService
 from streamhub.channels.service import AccountError, ChannelService
+from streamhub.channels.subscriptions import SubscriptionError, SubscriptionService
 from streamhub.channels.tokens import DEFAULT_SCOPES, TokenService
 from streamhub.config import ConfigError, Settings, load_settings
 from streamhub.storage.db import make_engine, migrate_sync, sessionmaker
@@ -60,6 +62,24 @@ def _parser() -> argparse.ArgumentParser:
         help="an allowed redirect URI (repeatable; https, or http on localhost)",
     )
     acreate.add_argument("--owner", metavar="LOGIN", help="the user who owns the app")
+    subs = sub.add_parser(
+        "sub", help="manage subscriptions (without payment: that is the money feature's)"
+    ).add_subparsers(dest="sub_cmd", required=True)
+    grant = subs.add_parser(
+        "grant", help="grant USER a subscription to CHANNEL (a comp sub, or a gift with "
+        "--gift-from); prints JSON saying what happened (sub, resub, subgift)")
+    grant.add_argument("channel")
+    grant.add_argument("user")
+    grant.add_argument("--tier", type=int, choices=(1, 2, 3), default=1)
+    grant.add_argument("--gift-from", metavar="LOGIN", help="the gifter")
+    grant.add_argument("--months", type=int, default=1, help="30-day periods (1-12)")
+    grant.add_argument("--message", default="", help="the resub message shown in chat")
+    bits = sub.add_parser(
+        "bits", help="manage Bits (without payment: that is the money feature's)"
+    ).add_subparsers(dest="bits_cmd", required=True)
+    bgrant = bits.add_parser("grant", help="add AMOUNT Bits to USER's balance; prints JSON")
+    bgrant.add_argument("user")
+    bgrant.add_argument("amount", type=int)
     return p
 
 
@@ -87,9 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "app":
             migrate_sync(settings.resolved_database_url)
             return asyncio.run(_app(settings, args))
+        if args.cmd in ("sub", "bits"):
+            migrate_sync(settings.resolved_database_url)
+            return asyncio.run(_grant(settings, args))
         if args.cmd == "up":
             return _run_node(settings)
-    except AccountError as exc:
+    except (AccountError, SubscriptionError, BitsError) as exc:
         print(f"streamhub: {exc}", file=sys.stderr)
         return 1
     except ConfigError as exc:
@@ -153,6 +176,26 @@ async def _app(settings: Settings, args: argparse.Namespace) -> int:
             "name": made.app.name, "redirect_uris": list(made.app.redirect_uris),
             "owner_id": str(made.app.owner_id) if made.app.owner_id is not None else None,
         }))
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _grant(settings: Settings, args: argparse.Namespace) -> int:
+    """`sub grant` / `bits grant`. A subscription granted here reaches a running node's chat
+    when the user next joins; `POST /helix/subscriptions` applies it in chat at once."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        sessions = sessionmaker(engine)
+        if args.cmd == "sub":
+            result = await SubscriptionService(sessions).grant(
+                args.channel, args.user, tier=args.tier, gift_from=args.gift_from,
+                months=args.months, message=args.message)
+            print(json.dumps(result.json()))
+        else:
+            user_id, balance = await BitsService(sessions).grant(args.user, args.amount)
+            print(json.dumps({"user_id": str(user_id), "login": args.user.lower(),
+                              "granted": args.amount, "balance": balance}))
         return 0
     finally:
         await engine.dispose()

@@ -34,6 +34,7 @@ def routers() -> list[RouterFactory]:
         schedule,
         search,
         streams,
+        subscriptions,
         users,
     )
     from streamhub.web import accounts as web_accounts
@@ -47,7 +48,7 @@ def routers() -> list[RouterFactory]:
     found.append(eventsub.router)
     found += [oauth2.router, web_accounts.router, web_site.router]
     found.append(web_directory.router)
-    found += [moderation.router, chat.router, raids.router]
+    found += [moderation.router, chat.router, raids.router, subscriptions.router]
     found += [modlog.router, web_creator.router]
     found.append(web_dashboard.router)
     found.append(web_videos.router)

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streamhub.api.eventsub.service import EventSubService
 from streamhub.api.ratelimit import TokenBuckets
+from streamhub.channels.bits import BitsService
 from streamhub.channels.health import HealthHistory
 from streamhub.channels.raids import RaidService
 from streamhub.channels.service import ChannelService
 from streamhub.channels.streams import LiveDirectory
+from streamhub.channels.subscriptions import SubscriptionService
 from streamhub.channels.tokens import TokenService
 from streamhub.chat.presence import Presence
 from streamhub.chat.service import ChatService
@@ -44,3 +46,5 @@ class ApiContext:
     # this node's RTMP port once started (the dashboard shows rtmp://<host>:<port>/live)
     rtmp_port: Callable[[], int] | None = None
     health: HealthHistory | None = None  # stream-health samples for the dashboard's charts
+    subscriptions: SubscriptionService | None = None  # None: the router builds its own
+    bits: BitsService | None = None

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from streamhub.channels.tokens import TokenInfo
+from streamhub.chat.badges import BITS_TIERS
 from streamhub.chat.images import CONTENT_TYPES, MAX_BYTES
 from streamhub.chat.presence import Presence
 from streamhub.chat.service import ChatError, ChatService, ChatUser
@@ -27,8 +28,7 @@ BADGES = {
                    "3000": "Subscriber (tier 3)"},
     "founder": {"0": "Founder"},
     "staff": {"1": "Staff"},
-    "admin": {"1": "Admin"},
-    "bits": {str(n): f"cheer {n}" for n in (1, 100, 1000, 5000, 10000, 100000)},
+    "bits": {str(n): f"cheer {n}" for n in BITS_TIERS},
 }
 
 

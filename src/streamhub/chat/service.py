@@ -22,7 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streamhub.chat.badges import SubscriberStatus, bits_badge, subscriber_badge
 from streamhub.chat.bus import Bus
+from streamhub.chat.cheers import CheerParser
 from streamhub.chat.emoteart import badge_png
 from streamhub.chat.emotes import find_emotes, format_emotes_tag, is_emote_only
 from streamhub.chat.events import Category, RoomEvent, Subscriber
@@ -66,11 +68,26 @@ MEMBERSHIP_LIMIT = 1000  # like Twitch: no JOIN/PART relays and a capped NAMES l
 RECENT_MESSAGES = 1000  # per room, for replies and deletions
 
 class SubscriptionLookup(Protocol):
-    """Subscriber status, provided by the subscriptions feature (none until it exists)."""
+    """Subscriber status, provided by the subscriptions feature (channels/subscriptions.py)."""
 
-    async def subscription(self, channel_id: int, user_id: int) -> tuple[int, int] | None:
-        """(tier 1..3, cumulative months) or None."""
+    async def subscription(self, channel_id: int, user_id: int) -> SubscriberStatus | None:
+        """The user's active subscription to the channel, or None."""
         ...
+
+
+class BitsLedger(Protocol):
+    """Bits balances and cheered totals, provided by channels/bits.py."""
+
+    async def cheer(self, channel_id: int, user_id: int, amount: int) -> int | None:
+        """Debit `amount` atomically; the user's new cheered total in the channel, or None
+        when the balance is too small (nothing changed)."""
+        ...
+
+    async def refund(self, channel_id: int, user_id: int, amount: int) -> int:
+        """Undo a cheer whose message was not published; the cheered total after it."""
+        ...
+
+    async def cheered(self, channel_id: int, user_id: int) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +122,14 @@ def user_type(user: ChatUser, is_mod: bool) -> str:
 class Member:
     user: ChatUser
     followed_at: float | None = None
-    subscription: tuple[int, int] | None = None
+    subscription: SubscriberStatus | None = None
     first_msg: bool = False
+    bits: int = 0  # Bits cheered in this channel in all (the bits badge)
+
+    def subscribed(self, now: float) -> SubscriberStatus | None:
+        """The member's subscription if still active at `now` (a lapsed one shows nothing)."""
+        sub = self.subscription
+        return sub if sub is not None and sub.active(now) else None
 
 
 @dataclass(slots=True)
@@ -187,8 +210,12 @@ class ChatService:
         blobs: BlobStore | None = None,
         limiter: MessageLimiter | None = None,
         events: EventSink | None = None,
+        bits: BitsLedger | None = None,
+        cheers: CheerParser | None = None,
     ) -> None:
         self.store = store
+        self._bits = bits
+        self._cheers = cheers or CheerParser()
         self.events: EventSink = events or DiscardEvents()  # EventSub: chat, ban, role events
         self.bus = bus
         self.log = logger or logging.getLogger(__name__)
@@ -221,7 +248,8 @@ class ChatService:
 
     def usable_emotes(self, room: Room, member: Member) -> dict[str, str]:
         """code -> id of every emote this member may use in this room."""
-        tier = member.subscription[0] if member.subscription else 0
+        sub = member.subscribed(self._clock())
+        tier = sub.tier if sub is not None else 0
         codes = {code: e.id for code, e in self.global_emotes.items()}
         codes.update({code: e.id for code, e in room.snap.emotes.items() if e.tier <= tier})
         return codes
@@ -267,8 +295,7 @@ class ChatService:
         if user.id is not None:
             member.followed_at = await self.store.followed_at(room.channel_id, user.id)
             member.first_msg = not await self.store.has_chatted(room.channel_id, user.id)
-            if self._subs is not None:
-                member.subscription = await self._subs.subscription(room.channel_id, user.id)
+            await self._load_status(room, member)
         room.members[sub] = member
         room.fanout.add(sub)
         if not user.anonymous and len(room.members) <= MEMBERSHIP_LIMIT:
@@ -317,6 +344,16 @@ class ChatService:
 
     # ---- badges and user state ----
 
+    async def _load_status(self, room: Room, member: Member) -> None:
+        """The member's subscription and cheered Bits in the room's channel."""
+        uid = member.user.id
+        if uid is None:
+            return
+        if self._subs is not None:
+            member.subscription = await self._subs.subscription(room.channel_id, uid)
+        if self._bits is not None:
+            member.bits = await self._bits.cheered(room.channel_id, uid)
+
     def user_tags(self, room: Room, member: Member) -> dict[str, str]:
         u = member.user
         uid = u.id or 0
@@ -332,14 +369,17 @@ class ChatService:
             badges.append("moderator/1")
         if is_vip:
             badges.append("vip/1")
-        if member.subscription is not None:
-            tier, months = member.subscription
-            badges.append(f"subscriber/{tier * 1000 if tier > 1 else 0}")
-            info = f"subscriber/{months}"
+        subscribed = member.subscribed(self._clock())
+        if subscribed is not None:
+            badge, info = subscriber_badge(subscribed)
+            badges.append(badge)
+        bits = bits_badge(member.bits)
+        if bits is not None:
+            badges.append(bits)
         return {
             "badge-info": info, "badges": ",".join(badges), "color": u.shown_color,
             "display-name": u.display_name, "emote-sets": "0",
-            "mod": "1" if is_mod else "0", "subscriber": "1" if member.subscription else "0",
+            "mod": "1" if is_mod else "0", "subscriber": "1" if subscribed else "0",
             "user-type": user_type(u, is_mod),
         }
 
@@ -390,8 +430,7 @@ class ChatService:
         member = Member(user)
         member.followed_at = await self.store.followed_at(room.channel_id, user.id)
         member.first_msg = not await self.store.has_chatted(room.channel_id, user.id)
-        if self._subs is not None:
-            member.subscription = await self._subs.subscription(room.channel_id, user.id)
+        await self._load_status(room, member)
         return await self._submit(room, member, text, reply_to=reply_to, echo=True)
 
     async def _submit(
@@ -408,7 +447,7 @@ class ChatService:
         sender = Sender(
             user_id=str(uid), is_broadcaster=uid == room.channel_id,
             is_mod=uid in room.snap.moderators, is_vip=uid in room.snap.vips,
-            is_subscriber=member.subscription is not None,
+            is_subscriber=member.subscribed(now) is not None,
             followed_seconds=None if member.followed_at is None else now - member.followed_at,
             banned=remaining == float("inf"),
             timeout_remaining=0.0 if remaining in (None, float("inf")) else float(remaining or 0),
@@ -429,6 +468,7 @@ class ChatService:
             raise ChatError("msg_ratelimit",
                             "Your message was not sent because you are sending messages too "
                             "quickly.")
+        bits = await self._debit_cheer(room, member, text)
         room.last_sent[uid] = (now, text)
         first_msg, member.first_msg = member.first_msg, False
         msg_id = str(uuid.uuid4())
@@ -440,6 +480,8 @@ class ChatService:
             "tmi-sent-ts": str(int(now * 1000)), "turbo": "0", "user-id": str(uid),
             "vip": "1" if sender.is_vip else "0",
         })
+        if bits:
+            tags["bits"] = str(bits)
         parent = room.recent.get(reply_to) if reply_to else None
         if parent is not None:
             p_uid, p_login, p_display, p_text = parent
@@ -452,14 +494,78 @@ class ChatService:
         stored = self.store.persist(
             StoredMessage(msg_id, room.channel_id, uid, user.login, text, now)
         )
+        state: dict[str, Any] = {"k": "msg", "id": msg_id, "u": uid, "l": user.login,
+                                 "d": user.display_name, "t": text, "at": now}
+        if bits:
+            state["b"] = member.bits
         published = self._enqueue(name, events=[(line, Category.CHAT, None if echo else uid)],
-                                   state={"k": "msg", "id": msg_id, "u": uid, "l": user.login,
-                                          "d": user.display_name, "t": text, "at": now})
+                                   state=state)
+        if bits:
+            published.add_done_callback(functools.partial(
+                self._cheer_published, room, user, bits, text))
         if self.events.wants("channel.chat.message"):  # per message: build only if used
             self.events.emit("channel.chat.message", chat_message_event(
                 room.snap.channel, uid, user.login, user.display_name, msg_id, text, tags,
                 emote_ids))
         return msg_id, asyncio.gather(published, stored)
+
+    async def _debit_cheer(self, room: Room, member: Member, text: str) -> int:
+        """The Bits a message cheers, debited from the sender (0: no cheer, or no Bits
+        feature); ChatError when the balance is too small (then nothing is debited)."""
+        if self._bits is None:
+            return 0
+        try:
+            bits = self._cheers.total(text)
+        except ValueError as exc:
+            raise ChatError("msg_bits_too_many", f"Your message was not sent: {exc}.") from None
+        if not bits:
+            return 0
+        uid = member.user.id
+        assert uid is not None
+        debit = asyncio.ensure_future(self._bits.cheer(room.channel_id, uid, bits))
+        try:
+            total = await asyncio.shield(debit)
+        except asyncio.CancelledError:  # the sender went away: give back what commits
+            debit.add_done_callback(functools.partial(self._undo_debit, room, uid, bits))
+            raise
+        if total is None:
+            raise ChatError("msg_bits_insufficient",
+                            f"Your message was not sent because you do not have {bits} Bits "
+                            "to cheer.")
+        self._set_bits(room, uid, total)
+        member.bits = total  # also a REST sender's own (roomless) member
+        return bits
+
+    def _set_bits(self, room: Room, user_id: int, total: int) -> None:
+        for m in room.members.values():
+            if m.user.id == user_id:
+                m.bits = total
+
+    def _cheer_published(self, room: Room, user: ChatUser, bits: int, text: str,
+                         published: asyncio.Future[None]) -> None:
+        """After a cheer's publication: EventSub channel.cheer, or the Bits back if the
+        message never went out (nothing lost, nothing invented)."""
+        assert user.id is not None
+        if published.cancelled() or published.exception() is not None:
+            self.log.warning("#%s: cheer of %d Bits by %s not published: refunding",
+                             room.name, bits, user.login)
+            self._spawn(self._refund(room, user.id, bits))
+            return
+        self.events.emit("channel.cheer", {
+            "is_anonymous": False, "user_id": str(user.id), "user_login": user.login,
+            "user_name": user.display_name, "broadcaster_user_id": str(room.channel_id),
+            "broadcaster_user_login": room.snap.channel.login,
+            "broadcaster_user_name": room.snap.channel.display_name,
+            "message": text, "bits": bits})
+
+    def _undo_debit(self, room: Room, user_id: int, bits: int,
+                    debit: asyncio.Future[int | None]) -> None:
+        if not debit.cancelled() and debit.exception() is None and debit.result() is not None:
+            self._spawn(self._refund(room, user_id, bits))
+
+    async def _refund(self, room: Room, user_id: int, bits: int) -> None:
+        assert self._bits is not None
+        self._set_bits(room, user_id, await self._bits.refund(room.channel_id, user_id, bits))
 
     async def recent_lines(self, name: str, limit: int = 50) -> list[str]:
         """The room's last messages as IRC lines tagged `historical=1` (deleted messages and
@@ -716,6 +822,36 @@ class ChatService:
         await self._publish(name, events=[
             (Message("USERNOTICE", params, all_tags, SERVER), Category.COMMANDS, None)])
 
+    async def user_notice(
+        self, name: str, user: ChatUser, msg_id: str, system_msg: str, params: dict[str, str],
+        text: str = "", *, subscription: SubscriberStatus | None = None,
+    ) -> None:
+        """A USERNOTICE about `user` (sub, resub, subgift ...): the user's badges and name
+        tags as in their PRIVMSGs, plus the feature's `msg-param-*` tags."""
+        room = await self.open_room(name)
+        if room is None:
+            raise ChatError("msg_channel_suspended", "This channel does not exist.")
+        member = Member(user, subscription=subscription)
+        if self._bits is not None and user.id is not None:
+            member.bits = await self._bits.cheered(room.channel_id, user.id)
+        tags = self.user_tags(room, member)
+        del tags["emote-sets"]
+        tags.update({"emotes": "", "flags": "", "login": user.login,
+                     "user-id": str(user.id or ""), **params})
+        await self.usernotice(name, msg_id, system_msg, tags, text)
+
+    async def subscription_changed(
+        self, name: str, user_id: int, status: SubscriberStatus | None
+    ) -> None:
+        """The user's subscription to the channel started, changed or ended: tell the room's
+        members on every node (badges, subscribers-only mode, sub emotes) without a rejoin."""
+        value = None if status is None else [status.tier, status.months, status.founder,
+                                             status.ends_at]
+        try:
+            await self._publish(name, state={"k": "sub", "u": user_id, "s": value})
+        except Exception as exc:  # bus away: members see it when they next join
+            self.log.warning("#%s: subscription change not published: %s", name, exc)
+
     async def host_target(self, name: str, target: str, viewers: int) -> None:
         """`HOSTTARGET #name :target viewers`: tells clients in the room to follow a raid."""
         room = await self.open_room(name)
@@ -790,6 +926,8 @@ class ChatService:
         snap = room.snap
         if kind == "msg":
             room.messages += 1
+            if "b" in state:  # a cheer: the sender's new cheered total (bits badge)
+                self._set_bits(room, state["u"], state["b"])
             room.recent[state["id"]] = (state["u"], state["l"], state["d"], state["t"])
             if len(room.recent) > RECENT_MESSAGES:
                 room.recent.popitem(last=False)
@@ -819,6 +957,11 @@ class ChatService:
             for member in room.members.values():
                 if member.user.id == state["u"]:
                     member.followed_at = state["t"]
+        elif kind == "sub":
+            status = None if state["s"] is None else SubscriberStatus(*state["s"])
+            for member in room.members.values():
+                if member.user.id == state["u"]:
+                    member.subscription = status
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -1,10 +1,22 @@
-"""ORM tables: accounts, channels, chat, OAuth2 and EventSub."""
+"""ORM tables: accounts, channels, chat, OAuth2, EventSub, subscriptions and Bits."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, func
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -433,3 +445,64 @@ class Raid(Base):
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
     executed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Subscription(Base):
+    """A user's subscription to a channel (one row per pair, kept after it lapses).
+
+    `seq` numbers a channel's subscribers in the order of their first subscription (the
+    first 10 are founders); the subscription is active while `ends_at` is in the future.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("broadcaster_id", "seq", name="uq_subscriptions_seq"),)
+
+    broadcaster_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[int] = mapped_column(Integer)  # 1, 2 or 3 (plans 1000, 2000, 3000)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cumulative_months: Mapped[int] = mapped_column(Integer, default=1)
+    streak_months: Mapped[int] = mapped_column(Integer, default=1)
+    is_gift: Mapped[bool] = mapped_column(Boolean, default=False)
+    gifter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    founder: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BitsBalance(Base):
+    """A user's Bits (granted by a site admin until the money feature sells them)."""
+
+    __tablename__ = "bits_balances"
+    __table_args__ = (CheckConstraint("balance >= 0", name="ck_bits_balances_nonnegative"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    balance: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BitsCheered(Base):
+    """How many Bits a user has cheered in a channel in all (the Bits badge, the leaderboard)."""
+
+    __tablename__ = "bits_cheered"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+Index("ix_bits_cheered_channel_total", BitsCheered.channel_id, BitsCheered.total)
