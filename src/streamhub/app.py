@@ -126,6 +126,7 @@ class Node:
             events=self.events,
             subscriptions=self.subscriptions,
             bits=self.bits,
+            presence=self.presence,
         )
         self.subscriptions.attach_chat(self.chat)
         self.raids = RaidService(

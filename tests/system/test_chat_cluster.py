@@ -239,3 +239,31 @@ async def test_chatters_list_spans_nodes(
     clients.remove(alice)
     await loop.run_in_executor(None, lambda: wait_for(
         lambda: listed({"bob"}), timeout=30, what="alice gone from the list"))
+
+
+async def test_names_on_join_list_other_nodes_chatters(
+    cluster: tuple[Path, list[NodeProcess], dict[str, str]], clients: list[IrcClient]
+) -> None:
+    _, (a, b), tokens = cluster
+    await connect(b, clients, "bob", tokens["bob"])
+    loop = asyncio.get_running_loop()
+
+    async def names_on_join() -> set[str]:
+        """A fresh JOIN on node a: the logins of its 353 lines."""
+        c = await IrcClient.ws(a.chat_ws_port)
+        try:
+            await c.login("alice", tokens["alice"])
+            await c.join("caster")
+            return {name for m in c.seen(lambda m: m.command == "353")
+                    for name in m.params[-1].split()}
+        finally:
+            await c.close()
+
+    # bob is on node b only: node a lists him once b has reported its chatters (every 5 s)
+    deadline = loop.time() + 30
+    names = await names_on_join()
+    while "bob" not in names:
+        assert loop.time() < deadline, f"bob (node b) never in node a's NAMES: {names}"
+        await asyncio.sleep(0.5)  # poll again: b reports its chatters every 5 s
+        names = await names_on_join()
+    assert "alice" in names

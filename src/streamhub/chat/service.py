@@ -31,6 +31,7 @@ from streamhub.chat.events import Category, RoomEvent, Subscriber
 from streamhub.chat.fanout import FanoutRoom
 from streamhub.chat.images import ImageError, probe_image
 from streamhub.chat.notify import ban_event, chat_message_event, role_event, unban_event
+from streamhub.chat.presence import Presence
 from streamhub.chat.rules import (
     History,
     Refusal,
@@ -210,6 +211,7 @@ class ChatService:
         blobs: BlobStore | None = None,
         limiter: MessageLimiter | None = None,
         events: EventSink | None = None,
+        presence: Presence | None = None,
         bits: BitsLedger | None = None,
         cheers: CheerParser | None = None,
     ) -> None:
@@ -220,6 +222,7 @@ class ChatService:
         self.bus = bus
         self.log = logger or logging.getLogger(__name__)
         self._subs = subscriptions
+        self._presence = presence  # other nodes' chatters, for NAMES
         self._clock = clock
         self._fanout_factory = fanout_factory
         self.rooms: dict[str, Room] = {}
@@ -338,8 +341,17 @@ class ChatService:
         return frozenset(f"{m.user.id} {m.user.login} {m.user.display_name}"
                          for m in room.members.values() if m.user.id is not None)
 
-    def names(self, room: Room) -> list[str]:
-        logins = sorted({m.user.login for m in room.members.values() if not m.user.anonymous})
+    async def names(self, room: Room) -> list[str]:
+        """The room's logged-in chatters for NAMES (353): this node's and, with a shared
+        presence, the other nodes' (as last reported); at most MEMBERSHIP_LIMIT."""
+        local = self.local_chatters(room)
+        everyone = local
+        if self._presence is not None and len(local) < MEMBERSHIP_LIMIT:
+            try:
+                everyone = await self._presence.chatters(room.name, local)
+            except Exception as exc:  # Redis away: this node's chatters only
+                self.log.warning("#%s: chatters of other nodes unavailable: %s", room.name, exc)
+        logins = sorted({entry.split(" ", 2)[1] for entry in everyone})
         return logins[:MEMBERSHIP_LIMIT]
 
     # ---- badges and user state ----

@@ -275,7 +275,7 @@ class ChatSession:
                 continue
             self.joined.add(name)
             u = self.user.login
-            names = self.service.names(room)
+            names = await self.service.names(room)
             if u not in names and not self.user.anonymous:
                 names = [u, *names]
             self.send(Message("JOIN", (chan,), {}, f"{u}!{u}@{u}.{SERVER}"))
