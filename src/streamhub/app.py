@@ -240,8 +240,8 @@ class Node:
         return self.bound
 
     async def _chat_keepalive(self) -> None:
-        """Ping chat clients periodically (dropping those silent for two intervals) and
-        report this node's room counts every 5 s."""
+        """Ping chat clients periodically (dropping those silent for two intervals); every
+        5 s close rooms left empty for a minute and report this node's room counts."""
         interval = self.settings.chat_keepalive
         next_ping = time.monotonic() + interval
         while True:
@@ -251,6 +251,7 @@ class Node:
                 now = time.time()
                 for session in list(self.chat_sessions):
                     session.keepalive(now, idle_limit=2 * interval)
+            self.chat.close_idle_rooms()
             rooms = list(self.chat.rooms.items())
             counts = {name: self.chat.local_counts(room) for name, room in rooms}
             chatters = {name: self.chat.local_chatters(room) for name, room in rooms}

@@ -145,6 +145,7 @@ class Room:
     recent_texts: OrderedDict[str, float] = field(default_factory=OrderedDict)
     recent: OrderedDict[str, tuple[int, str, str, str]] = field(default_factory=OrderedDict)
     messages: int = 0  # chat messages seen in this room (all nodes') since it opened here
+    used_at: float = 0.0  # last opened for someone (a join, a moderation action, a notice)
 
     @property
     def channel_id(self) -> int:
@@ -263,6 +264,7 @@ class ChatService:
         """This node's copy of a room, loaded and subscribed on first use; None if no channel."""
         room = self.rooms.get(name)
         if room is not None:
+            room.used_at = self._clock()
             return room
         closing = self._closing.get(name)
         if closing is not None:  # the last member just left: let the unsubscribe finish
@@ -277,7 +279,7 @@ class ChatService:
             snap = await self.store.load_room(name, self._clock())
             room = None
             if snap is not None:
-                room = Room(name, snap, self._fanout_factory(name))
+                room = Room(name, snap, self._fanout_factory(name), used_at=self._clock())
                 self.rooms[name] = room
                 await self.bus.subscribe(name, functools.partial(self._on_bus, name))
             fut.set_result(room)
@@ -318,11 +320,27 @@ class ChatService:
             u = member.user
             part = Message("PART", (f"#{name}",), {}, _prefix(u.login))
             self._spawn(self._publish(name, events=[(part, Category.MEMBERSHIP, u.id)]))
-        if not room.members and name not in self._closing:
-            del self.rooms[name]
-            task = asyncio.get_running_loop().create_task(self._close_room(name, room))
-            task.add_done_callback(_log_task_error(self.log))
-            self._closing[name] = task
+        if not room.members:
+            self._release(name, room)
+
+    def close_idle_rooms(self, idle: float = 60.0) -> int:
+        """Close rooms nobody on this node is in that were last used more than `idle`
+        seconds ago (opened for an API action, a notice or a raid); returns how many."""
+        cutoff = self._clock() - idle
+        idle_rooms = [(name, room) for name, room in self.rooms.items()
+                      if not room.members and room.used_at < cutoff]
+        for name, room in idle_rooms:
+            self._release(name, room)
+        return len(idle_rooms)
+
+    def _release(self, name: str, room: Room) -> None:
+        """Unsubscribe and close an empty room (a later open_room waits for this)."""
+        if name in self._closing or self.rooms.get(name) is not room:
+            return
+        del self.rooms[name]
+        task = asyncio.get_running_loop().create_task(self._close_room(name, room))
+        task.add_done_callback(_log_task_error(self.log))
+        self._closing[name] = task
 
     async def _close_room(self, name: str, room: Room) -> None:
         try:

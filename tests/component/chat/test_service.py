@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from streamhub.channels.service import ChannelService
+from streamhub.chat.bus import MemoryBus
 from streamhub.chat.events import CAP_COMMANDS, CAP_TAGS
 from streamhub.chat.service import ChatError, ChatService, ChatUser
+from streamhub.chat.store import ChatStore
 from streamhub.protocols.irc.message import Message
 
 
@@ -127,3 +131,33 @@ async def test_recent_history_excludes_deleted_and_banned(chat: ChatService) -> 
         "from the owner"]
     with pytest.raises(ChatError):
         await chat.recent_lines("nobody_here")
+
+
+async def test_rooms_left_empty_are_closed_after_a_minute(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    for login in ("owner", "talker"):
+        await ChannelService(sessions).create_user(login)
+    now = [1000.0]
+    bus = MemoryBus()
+    chat = ChatService(store=ChatStore(sessions), bus=bus, clock=lambda: now[0])
+    try:
+        await chat.usernotice("owner", "announcement", "hello", {})  # opens the room: no one in
+        await chat.join(Sub(2), user(2, "talker"), "talker")  # a room with a member
+        assert set(chat.rooms) == {"owner", "talker"}
+        now[0] += 30
+        assert chat.close_idle_rooms(idle=60) == 0
+        await chat.open_room("owner")  # used again (an API action): the minute starts over
+        now[0] += 45
+        assert chat.close_idle_rooms(idle=60) == 0
+        now[0] += 30
+        assert chat.close_idle_rooms(idle=60) == 1
+        assert set(chat.rooms) == {"talker"}  # members keep a room open however long
+        async with asyncio.timeout(10):
+            while chat._closing:
+                await asyncio.sleep(0.01)
+        assert "owner" not in bus._callbacks  # unsubscribed from the bus
+        room = await chat.open_room("owner")  # reopens on demand
+        assert room is not None and "owner" in bus._callbacks
+    finally:
+        await chat.close()
