@@ -39,6 +39,7 @@ from streamhub.chat.sharedlimits import (
 )
 from streamhub.chat.store import ChatStore
 from streamhub.config import Settings
+from streamhub.delivery.http_protocol import HttpProtocol
 from streamhub.delivery.origin import build_http_app
 from streamhub.delivery.vod_http import vod_routes
 from streamhub.events import EventSink
@@ -213,6 +214,7 @@ class Node:
         sock.setblocking(False)
         config = uvicorn.Config(
             self.http_app,
+            http=HttpProtocol,  # a response's head and first body write in one segment
             lifespan="off",
             log_level="warning",
             access_log=False,
