@@ -5,18 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from streamhub.api.errors import ApiError
+from streamhub.utc import aware, rfc3339
 
-
-def aware(value: datetime) -> datetime:
-    """SQLite gives naive UTC datetimes back; make them aware."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def rfc3339(value: datetime | None) -> str:
-    """`2026-11-23T15:04:21Z` (empty string for None, as Helix does)."""
-    if value is None:
-        return ""
-    return aware(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["aware", "parse_rfc3339", "rfc3339"]
 
 
 def parse_rfc3339(value: str, name: str) -> datetime:

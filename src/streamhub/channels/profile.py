@@ -24,6 +24,7 @@ from streamhub.storage.models import (
     StreamSession,
     User,
 )
+from streamhub.utc import aware
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
 MAX_TITLE = 140
@@ -525,7 +526,7 @@ async def recent_raid(session: AsyncSession, from_id: int, now: datetime,
         .order_by(Raid.executed_at.desc(), Raid.id.desc()).limit(1))).first()
     if found is None or found[2] is None:
         return None
-    at = found[2] if found[2].tzinfo is not None else found[2].replace(tzinfo=UTC)
+    at = aware(found[2])
     if at <= now - RAID_FOLLOW_WINDOW:
         return None
     stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

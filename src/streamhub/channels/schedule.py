@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streamhub.storage.models import Category, Channel, ScheduleSegment
+from streamhub.utc import aware as utc
 
 MIN_DURATION = 30
 MAX_DURATION = 1380
@@ -30,10 +31,6 @@ class ScheduleError(ValueError):
 
 class SegmentNotFound(LookupError):
     """No such segment in this channel's schedule."""
-
-
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def zone(name: str) -> ZoneInfo:

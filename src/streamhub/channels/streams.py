@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streamhub.events import EventSink
 from streamhub.storage.models import Category, Channel, StreamSession, User, utcnow
+from streamhub.utc import rfc3339
 
 
 def node_name(data_dir: Path) -> str:
     """A stable name for this node: host name plus a digest of its data directory."""
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:10]
     return f"{socket.gethostname()[:50]}-{digest}"
-
-
-def _rfc3339(value: datetime) -> str:
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class StreamSessions:
@@ -79,7 +75,7 @@ class StreamSessions:
         self._events.emit("stream.online", {
             "id": str(stream_id), "broadcaster_user_id": str(row.id),
             "broadcaster_user_login": row.login, "broadcaster_user_name": row.display_name,
-            "type": "live", "started_at": _rfc3339(started)})
+            "type": "live", "started_at": rfc3339(started)})
 
     async def _offline(self, login: str, session_id: str) -> None:
         async with self._lock:

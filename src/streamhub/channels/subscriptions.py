@@ -23,6 +23,7 @@ from streamhub.chat.badges import SUB_PLANS, SubscriberStatus
 from streamhub.chat.service import ChatUser
 from streamhub.events import DiscardEvents, EventSink
 from streamhub.storage.models import Subscription, User
+from streamhub.utc import aware, rfc3339
 
 PERIOD = timedelta(days=30)  # one subscription month
 FOUNDERS = 10  # a channel's first subscribers, in order of their first subscription
@@ -103,8 +104,8 @@ class SubResult:
             "user_login": s.user.login, "tier": s.plan, "is_gift": s.is_gift,
             "gifter_login": s.gifter.login if s.gifter else "",
             "cumulative_months": s.cumulative_months, "streak_months": s.streak_months,
-            "founder": s.founder, "started_at": _rfc3339(s.started_at),
-            "ends_at": _rfc3339(s.ends_at),
+            "founder": s.founder, "started_at": rfc3339(s.started_at),
+            "ends_at": rfc3339(s.ends_at),
         }
 
 
@@ -117,14 +118,6 @@ class SubscriptionChat(Protocol):
     async def user_notice(self, name: str, user: ChatUser, msg_id: str, system_msg: str,
                           params: dict[str, str], text: str = "", *,
                           subscription: SubscriberStatus | None = None) -> None: ...
-
-
-def _rfc3339(value: datetime) -> str:
-    return _aware(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _party(row: User | None) -> Party | None:
@@ -164,16 +157,16 @@ class SubscriptionService:
                        Subscription.ends_at)
                 .where(Subscription.broadcaster_id == channel_id,
                        Subscription.user_id == user_id))).first()
-        if row is None or _aware(row.ends_at) <= self._now():
+        if row is None or aware(row.ends_at) <= self._now():
             return None
         return SubscriberStatus(row.tier, row.cumulative_months, row.founder,
-                                _aware(row.ends_at).timestamp())
+                                aware(row.ends_at).timestamp())
 
     async def get(self, broadcaster_id: int, user_id: int) -> SubInfo | None:
         """The user's active subscription to the channel (None if none or lapsed)."""
         async with self._sessions() as session:
             row = await session.get(Subscription, (broadcaster_id, user_id))
-            if row is None or _aware(row.ends_at) <= self._now():
+            if row is None or aware(row.ends_at) <= self._now():
                 return None
             people = await self._people(session, {broadcaster_id, user_id} | (
                 {row.gifter_id} if row.gifter_id else set()))
@@ -211,8 +204,8 @@ class SubscriptionService:
     @staticmethod
     def _info(row: Subscription, people: dict[int, Party]) -> SubInfo:
         return SubInfo(
-            people[row.broadcaster_id], people[row.user_id], row.tier, _aware(row.started_at),
-            _aware(row.ends_at), row.cumulative_months, row.streak_months, row.is_gift,
+            people[row.broadcaster_id], people[row.user_id], row.tier, aware(row.started_at),
+            aware(row.ends_at), row.cumulative_months, row.streak_months, row.is_gift,
             people.get(row.gifter_id) if row.gifter_id else None, row.founder)
 
     # ---- changing ----
@@ -284,7 +277,7 @@ class SubscriptionService:
                 select(Subscription).where(Subscription.broadcaster_id == broadcaster_id,
                                            Subscription.user_id == user_id)
                 .with_for_update())).first()
-            started = row is None or _aware(row.ends_at) <= now
+            started = row is None or aware(row.ends_at) <= now
             if row is None:
                 seq = (await session.scalar(select(func.max(Subscription.seq)).where(
                     Subscription.broadcaster_id == broadcaster_id)) or 0) + 1
@@ -301,7 +294,7 @@ class SubscriptionService:
                     row.streak_months = months
                     row.founder = False
                 else:
-                    row.ends_at = _aware(row.ends_at) + months * PERIOD
+                    row.ends_at = aware(row.ends_at) + months * PERIOD
                     row.streak_months += months
                 row.cumulative_months += months
                 row.tier = tier

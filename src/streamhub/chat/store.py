@@ -22,14 +22,13 @@ from streamhub.storage.models import (
     ModerationAction,
     User,
 )
+from streamhub.utc import aware
 
 
 def _ts(value: datetime | None) -> float | None:
     if value is None:
         return None
-    if value.tzinfo is None:  # SQLite returns naive UTC
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    return aware(value).timestamp()
 
 
 def _dt(ts: float | None) -> datetime | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from streamhub.storage.models import Category, StreamSession, User
+from streamhub.utc import aware
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ def _video(found: Row[StreamSession, User, str]) -> Video:
     row, user, category = found
     assert row.ended_at is not None
     return Video(row.id, user.id, user.login, user.display_name, row.session_id, row.title or "",
-                 row.category_id, category or "", _utc(row.started_at), _utc(row.ended_at))
+                 row.category_id, category or "", aware(row.started_at), aware(row.ended_at))
 
 
 async def video(sessions: async_sessionmaker[AsyncSession], stream_id: int) -> Video | None:
@@ -71,6 +72,3 @@ async def channel_videos(sessions: async_sessionmaker[AsyncSession], channel_id:
             .order_by(StreamSession.started_at.desc(), StreamSession.id.desc()).limit(limit))
         return [_video(row) for row in rows]
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

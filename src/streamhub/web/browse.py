@@ -14,6 +14,7 @@ from streamhub.api.helix.streams import viewer_count
 from streamhub.channels import categories, follows, profile
 from streamhub.channels.streams import LiveStream
 from streamhub.storage.models import Category, Channel, User
+from streamhub.utc import aware, rfc3339
 
 BOX_ART = "/images/boxart/{id}-{w}x{h}.svg"
 
@@ -69,8 +70,7 @@ def avatar(key: str | None) -> str | None:
 
 def uptime(started: datetime, now: datetime) -> str:
     """Twitch's uptime form: H:MM:SS."""
-    aware = started.replace(tzinfo=UTC) if started.tzinfo is None else started
-    seconds = max(0, int((now - aware).total_seconds()))
+    seconds = max(0, int((now - aware(started)).total_seconds()))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
@@ -98,12 +98,9 @@ async def _cards(ctx: ApiContext, folder: Path, listing: Sequence[tuple[int, Liv
                  ) -> list[Card]:
     avatars = await _avatars(ctx, [s.user_id for _, s in listing])
     now = datetime.now(UTC)
-    started = {s.user_id: s.started_at.replace(tzinfo=UTC) if s.started_at.tzinfo is None
-               else s.started_at.astimezone(UTC) for _, s in listing}
     return [Card(s.user_id, s.login, s.display_name, s.title, s.category_id, s.category_name,
-                 s.tags, v, started[s.user_id].strftime("%Y-%m-%dT%H:%M:%SZ"),
-                 uptime(started[s.user_id], now), avatars.get(s.user_id),
-                 thumbnail_url(folder, s.login))
+                 s.tags, v, rfc3339(s.started_at), uptime(s.started_at, now),
+                 avatars.get(s.user_id), thumbnail_url(folder, s.login))
             for v, s in listing]
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from streamhub.api.context import ApiContext
 from streamhub.channels import follows, profile, schedule
 from streamhub.channels.service import LOGIN_RE
+from streamhub.utc import aware
 from streamhub.web import videos
 from streamhub.web.site import Site
 
@@ -41,7 +42,7 @@ def duration_text(minutes: int) -> str:
 
 
 def iso(value: datetime) -> str:
-    return schedule.utc(value).isoformat().replace("+00:00", "Z")
+    return aware(value).isoformat().replace("+00:00", "Z")
 
 
 def channel_page(ctx: ApiContext, site: Site | None = None) -> Endpoint:

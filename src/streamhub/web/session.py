@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from streamhub.channels.tokens import hash_token
 from streamhub.storage.models import User, WebSession, utcnow
+from streamhub.utc import aware
 
 SESSION_COOKIE = "streamhub_session"
 CSRF_COOKIE = "streamhub_csrf"
@@ -40,10 +41,6 @@ class WebUser:
 
 class CsrfError(Exception):
     """A form came without the right CSRF token."""
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=utcnow().tzinfo)
 
 
 def is_https(request: Request) -> bool:
@@ -79,11 +76,11 @@ class WebSessionService:
             if row is None:
                 return None
             web, user = row
-            if _aware(web.expires_at) <= now:
+            if aware(web.expires_at) <= now:
                 await session.execute(delete(WebSession).where(WebSession.id_hash == digest))
                 await session.commit()
                 return None
-            if web.last_seen_at is None or _aware(web.last_seen_at) < now - _TOUCH_EVERY:
+            if web.last_seen_at is None or aware(web.last_seen_at) < now - _TOUCH_EVERY:
                 await session.execute(update(WebSession).where(WebSession.id_hash == digest)
                                       .values(last_seen_at=now))
                 await session.commit()
