@@ -184,8 +184,10 @@ def test_live_channel_plays_with_controls(node: NodeProcess, host: dict[str, Any
                                    ".startsWith('0')", timeout=WAIT)
             # play/pause and mute
             page.click("#play")
-            page.wait_for_function("() => document.getElementById('video').paused", timeout=WAIT)
-            assert page.locator("#play").inner_text() == "Play"
+            # video.paused flips at once, the button follows on the queued "pause" event
+            page.wait_for_function("() => document.getElementById('video').paused"
+                                   " && document.getElementById('play').textContent === 'Play'",
+                                   timeout=WAIT)
             page.click("#play")
             page.wait_for_function("() => !document.getElementById('video').paused",
                                    timeout=WAIT)
